@@ -1,0 +1,23 @@
+"""ersm: unary-pairwise mask energies on token grids with interchangeable solvers.
+
+Example:
+    >>> import numpy as np, ersm
+    >>> energy = ersm.GridEnergy(np.array([[-1.0, 0.5]]), np.full((2, 1, 2), 0.2))
+    >>> result = ersm.solve(energy)            # exact graph cut
+    >>> result.mask, float(result.energy)
+    (array([[ True, False]]), -0.8)
+"""
+
+from .energy import GridEnergy, constant_weights, contrast_weights, cosine_weights
+from .solvers import SolveResult, available, solve
+
+__version__ = "0.1.0"
+__all__ = [
+    "GridEnergy",
+    "SolveResult",
+    "available",
+    "constant_weights",
+    "contrast_weights",
+    "cosine_weights",
+    "solve",
+]

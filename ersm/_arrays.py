@@ -1,0 +1,42 @@
+"""Conversions between NumPy arrays and torch tensors (same type out as in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def is_torch(x: Any) -> bool:
+    """True for a ``torch.Tensor`` (checked without importing torch)."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def array_kind(x: Any) -> str:
+    """``"torch"`` for tensors, ``"numpy"`` for everything else."""
+    return "torch" if is_torch(x) else "numpy"
+
+
+def to_numpy(x: Any, dtype: Any = None) -> np.ndarray:
+    """C-contiguous NumPy copy/view of ``x`` (tensors are detached and moved to host)."""
+    if is_torch(x):
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def like(x: np.ndarray, reference: Any) -> Any:
+    """Return ``x`` as the array type (and device) of ``reference``."""
+    if is_torch(reference):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(x)).to(reference.device)
+    return x
+
+
+def namespace(x: Any) -> Any:
+    """The array module for ``x``: ``torch`` or ``numpy``."""
+    if is_torch(x):
+        import torch
+
+        return torch
+    return np

@@ -1,0 +1,82 @@
+"""``solve``: validate once, hand the backend host float64 arrays, convert back."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from .._arrays import is_torch, like
+from .._validation import ShapeError, check_nonnegative
+from ..energy.grid import GridEnergy
+from .registry import BackendSpec, get_backend
+from .result import SolveResult
+
+
+def _check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
+    params = inspect.signature(spec.run).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n in list(params)[2:]]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"backend {spec.name!r} does not accept option(s) {unknown}; it accepts {accepted}"
+        )
+
+
+def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:
+    """Raise if ``energy`` cannot be given to the backend ``spec``."""
+    if not isinstance(energy, GridEnergy):
+        raise TypeError(f"energy must be a GridEnergy, got {type(energy).__name__}")
+    if spec.needs_submodular:
+        check_nonnegative(energy.pairwise, "pairwise", why=f"backend {spec.name!r} is exact")
+    tokens = energy.height * energy.width
+    if spec.max_tokens is not None and tokens > spec.max_tokens:
+        raise ShapeError(
+            f"backend {spec.name!r} accepts at most {spec.max_tokens} tokens per map, got "
+            f"H*W = {tokens}"
+        )
+
+
+def solve(energy: GridEnergy, backend: str = "graphcut", **options: Any) -> SolveResult:
+    """Minimise a :class:`GridEnergy` with the named backend.
+
+    Args:
+        energy: the batch of energies (NumPy or torch).
+        backend: a name from :func:`ersm.solvers.available` (default ``"graphcut"``,
+            exact, Numba).
+        **options: backend options (e.g. ``iters=`` for mean-field).
+
+    Returns:
+        :class:`SolveResult` with ``mask`` ``(B, H, W)`` bool and ``energy`` ``(B,)``
+        float64, both of the energy's array type and device (unbatched if the energy is).
+
+    Example:
+        >>> import numpy as np, ersm
+        >>> e = ersm.GridEnergy(np.array([[-1.0, 0.5]]), np.full((2, 1, 2), 0.2))
+        >>> ersm.solve(e).mask
+        array([[ True, False]])
+    """
+    spec = get_backend(backend)
+    if not spec.is_available:
+        missing = [m for m in spec.requires]
+        raise ImportError(
+            f"backend {backend!r} needs {missing}: pip install 'ersm[{spec.extra}]'"
+        )
+    check_energy_for(spec, energy)
+    _check_options(spec, options)
+    if spec.array == "torch":
+        out = spec.run(energy.unary, energy.pairwise, **options)
+    else:
+        unary, pairwise = energy.numpy()
+        out = spec.run(unary, pairwise, **options)
+    mask = out.pop("mask")
+    q = out.pop("q", None)
+    if not is_torch(mask):
+        mask = like(np.asarray(mask, dtype=bool), energy.unary)
+    if not energy.batched:
+        mask = mask[0]
+        q = None if q is None else q[0]
+    return SolveResult(mask=mask, energy=energy.energy(mask), backend=spec.name, q=q, info=out)

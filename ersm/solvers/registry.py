@@ -1,0 +1,91 @@
+"""Registry of solver backends with capability flags (swap backends by name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .._optional import importable
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a backend can do; the dispatcher and the conformance suite read these flags.
+
+    Attributes:
+        name: registry key used in ``ersm.solve(energy, backend=name)``.
+        run: ``run(unary (B,H,W) f64, pairwise (B,K,H,W) f64, **options) -> dict`` with at
+            least ``"mask"`` ``(B, H, W)`` bool; other keys land in ``SolveResult.info``.
+            Receives validated, C-contiguous NumPy arrays and never validates.
+        exact: returns a global minimiser (of the float64 energy).
+        quantised: exact only on inputs that scale exactly to int32 (else approximate).
+        differentiable: returns a differentiable relaxed mask ``q`` (torch).
+        needs_submodular: refuses negative pairwise weights.
+        requires: importable modules needed (optional extras).
+        extra: the pip extra that installs ``requires``.
+        max_tokens: largest ``H * W`` the backend accepts (brute force), or None.
+        array: array type ``run`` receives: ``"numpy"`` (host float64) or ``"torch"``.
+        description: one line for ``available()`` listings and the docs.
+    """
+
+    name: str
+    run: Callable[..., dict]
+    exact: bool = False
+    quantised: bool = False
+    differentiable: bool = False
+    needs_submodular: bool = False
+    requires: tuple[str, ...] = ()
+    extra: str = ""
+    max_tokens: int | None = None
+    array: str = "numpy"
+    description: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_available(self) -> bool:
+        """Its optional dependencies import (and are usable)."""
+        return all(importable(m) for m in self.requires)
+
+
+_REGISTRY: dict[str, BackendSpec] = {}
+
+
+def register(spec: BackendSpec) -> BackendSpec:
+    """Add a backend (replacing one of the same name) and return its spec."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_backend(name: str) -> BackendSpec:
+    """The spec registered as ``name``; ``ValueError`` lists the known names otherwise."""
+    _load_builtin_backends()
+    if name not in _REGISTRY:
+        raise ValueError(f"backend must be one of {sorted(_REGISTRY)}, got {name!r}")
+    return _REGISTRY[name]
+
+
+def backends(where: Callable[[BackendSpec], bool] | None = None,
+             include_unavailable: bool = False) -> list[BackendSpec]:
+    """Registered specs (available ones unless asked), optionally filtered, sorted by name."""
+    _load_builtin_backends()
+    specs: Iterable[BackendSpec] = sorted(_REGISTRY.values(), key=lambda s: s.name)
+    if not include_unavailable:
+        specs = [s for s in specs if s.is_available]
+    return [s for s in specs if where is None or where(s)]
+
+
+def available() -> list[str]:
+    """Names of the backends usable on this machine."""
+    return [s.name for s in backends()]
+
+
+_LOADED = False
+
+
+def _load_builtin_backends() -> None:
+    """Import the built-in backend modules once (each registers itself)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from . import brute, gco_backend, graphcut, pymaxflow, reference, scipy_flow  # noqa: F401

@@ -36,7 +36,7 @@ def check_array_like(x: Any, name: str) -> Any:
         return x
     if isinstance(x, np.ndarray):
         return x
-    if isinstance(x, (list, tuple)) or np.isscalar(x):
+    if isinstance(x, (list, tuple)) or (np.isscalar(x) and not isinstance(x, (str, bytes))):
         return np.asarray(x)
     raise DTypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
 

@@ -67,15 +67,16 @@ def solve(energy: GridEnergy, backend: str = "graphcut", **options: Any) -> Solv
         )
     check_energy_for(spec, energy)
     _check_options(spec, options)
-    if spec.array == "torch":
+    if spec.array == "native":
         out = spec.run(energy.unary, energy.pairwise, **options)
     else:
         unary, pairwise = energy.numpy()
         out = spec.run(unary, pairwise, **options)
     mask = out.pop("mask")
     q = out.pop("q", None)
-    if not is_torch(mask):
+    if is_torch(mask) != is_torch(energy.unary):
         mask = like(np.asarray(mask, dtype=bool), energy.unary)
+        q = None if q is None else like(np.asarray(q), energy.unary)
     if not energy.batched:
         mask = mask[0]
         q = None if q is None else q[0]

@@ -24,7 +24,9 @@ class BackendSpec:
         requires: importable modules needed (optional extras).
         extra: the pip extra that installs ``requires``.
         max_tokens: largest ``H * W`` the backend accepts (brute force), or None.
-        array: array type ``run`` receives: ``"numpy"`` (host float64) or ``"torch"``.
+        array: what ``run`` receives: ``"numpy"`` (validated host float64 NumPy, the
+            default) or ``"native"`` (the energy's own batched arrays, NumPy or torch, any
+            dtype and device; the backend returns the same kind).
         description: one line for ``available()`` listings and the docs.
     """
 

@@ -1,0 +1,1 @@
+"""The ``ersm`` command line: thin argparse wrappers around :mod:`ersm.jobs`."""

@@ -1,0 +1,42 @@
+"""``ersm`` entry point: ``ersm [--version] {solve,demo,backends} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .. import __version__
+from . import backends_cmd, demo_cmd, solve_cmd
+
+COMMANDS = (solve_cmd, demo_cmd, backends_cmd)
+"""Subcommand modules; each has ``add_parser(subparsers)`` setting ``run(args) -> int``."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per module in :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="ersm", description="Unary-pairwise mask energies on token grids.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 failures, 2 usage errors).
+
+    Example:
+        >>> main(["backends"])  # doctest: +SKIP
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("ersm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

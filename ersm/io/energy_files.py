@@ -1,0 +1,189 @@
+"""Energy files: a :class:`~ersm.GridEnergy` stored as ``.npz`` (NumPy) or ``.pt`` (torch).
+
+Both formats hold the same named entries:
+
+============  ==========================================  ========
+key           value                                       required
+============  ==========================================  ========
+unary         ``(B, H, W)`` or ``(H, W)`` real array      yes
+pairwise      ``(B, K, H, W)`` or ``(K, H, W)``           yes
+connectivity  4 or 8 (inferred from ``K`` when absent)    no
+constant      scalar or ``(B,)``                          no
+============  ==========================================  ========
+
+``.npz`` files are read with ``allow_pickle=False``; ``.pt`` files are a
+``torch.save``-d dict read with ``weights_only=True`` (tensors come back as tensors, so
+``ersm.solve`` returns tensors for them). Neither format ever unpickles code.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._arrays import is_torch
+from ..energy.grid import GridEnergy
+from ._host import host_array
+from .atomic import atomic_save_npz, atomic_write
+
+SUFFIXES: tuple[str, ...] = (".npz", ".pt")
+"""File suffixes :func:`load_energy` understands."""
+
+REQUIRED_KEYS: tuple[str, ...] = ("unary", "pairwise")
+OPTIONAL_KEYS: tuple[str, ...] = ("connectivity", "constant")
+
+
+class EnergyFileError(ValueError):
+    """An energy file is unreadable, lacks an entry, or holds arrays of the wrong shape."""
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise EnergyFileError(
+            f"{path}: unsupported energy file type {path.suffix!r}; expected one of {list(SUFFIXES)}"
+        )
+    return suffix
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    if not zipfile.is_zipfile(path):
+        raise EnergyFileError(f"{path}: not a .npz file (no zip archive: truncated or another format)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
+        raise EnergyFileError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_pt(path: Path) -> dict[str, Any]:
+    import pickle
+
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise EnergyFileError(f"{path}: not a readable .pt file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, Mapping):
+        raise EnergyFileError(
+            f"{path}: a .pt energy file must hold a dict with keys {list(REQUIRED_KEYS)}, "
+            f"got {type(data).__name__}"
+        )
+    return dict(data)
+
+
+def _connectivity(value: Any, path: Path) -> int | None:
+    if value is None:
+        return None
+    arr = host_array(value)
+    if arr.size != 1 or arr.dtype.kind not in "iuf" or float(arr.reshape(())) not in (4.0, 8.0):
+        raise EnergyFileError(f"{path}: 'connectivity' must be the scalar 4 or 8, got {arr.tolist()!r}")
+    return int(arr.reshape(()))
+
+
+def energy_from_mapping(data: Mapping[str, Any], path: str | os.PathLike = "<mapping>") -> GridEnergy:
+    """Build a :class:`GridEnergy` from the entries of an energy file.
+
+    Args:
+        data: ``unary``, ``pairwise`` and optionally ``connectivity``, ``constant``.
+        path: file name used in error messages.
+
+    Raises:
+        EnergyFileError: an entry is missing or the arrays are invalid; the message names
+            ``path`` and the problem.
+    """
+    path = Path(path)
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        found = ", ".join(sorted(data)) or "nothing"
+        raise EnergyFileError(f"{path}: missing entry {missing[0]!r} (found: {found})")
+    constant = data.get("constant", 0.0)
+    try:
+        return GridEnergy(data["unary"], data["pairwise"],
+                          _connectivity(data.get("connectivity"), path), constant)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, EnergyFileError):
+            raise
+        raise EnergyFileError(f"{path}: {exc}") from exc
+
+
+def load_energy(path: str | os.PathLike) -> GridEnergy:
+    """Read an energy file (``.npz`` or ``.pt``, see the module docstring).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The energy, batched or unbatched as stored; NumPy arrays for ``.npz``, CPU torch
+        tensors for ``.pt``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        EnergyFileError: (a ``ValueError``) unsupported suffix, unreadable file, missing
+            entry or bad shape; the message starts with the file name.
+
+    Example:
+        >>> import tempfile, numpy as np, ersm
+        >>> f = Path(tempfile.mkdtemp()) / "e.npz"
+        >>> _ = save_energy(f, ersm.GridEnergy(np.zeros((2, 3)), np.ones((2, 2, 3))))
+        >>> load_energy(f)
+        GridEnergy(B=1, H=2, W=3, connectivity=4, kind=numpy, batched=False)
+    """
+    path = Path(path)
+    reader = _read_npz if _suffix(path) == ".npz" else _read_pt
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such energy file")
+    return energy_from_mapping(reader(path), path)
+
+
+def energy_to_mapping(energy: GridEnergy) -> dict[str, Any]:
+    """The entries :func:`save_energy` stores: arrays in their own type and dtype.
+
+    Unbatched energies are stored unbatched (``(H, W)`` / ``(K, H, W)``).
+    """
+    unary, pairwise = energy.unary, energy.pairwise
+    if not energy.batched:
+        unary, pairwise = unary[0], pairwise[0]
+    return {"unary": unary, "pairwise": pairwise, "connectivity": int(energy.connectivity),
+            "constant": energy.constant}
+
+
+def _as_tensor(value: Any) -> Any:
+    """Tensors stay tensors, ints stay ints, NumPy arrays become CPU tensors."""
+    if is_torch(value) or isinstance(value, int):
+        return value
+    import torch
+
+    return torch.tensor(host_array(value))
+
+
+def save_energy(path: str | os.PathLike, energy: GridEnergy) -> Path:
+    """Write ``energy`` to ``path`` atomically; the format follows the suffix.
+
+    Args:
+        path: destination ending in ``.npz`` or ``.pt``.
+        energy: NumPy or torch energy; ``.npz`` stores NumPy arrays, ``.pt`` tensors,
+            with dtypes unchanged.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    entries = energy_to_mapping(energy)
+    if _suffix(path) == ".npz":
+        arrays = {key: host_array(value) for key, value in entries.items()}
+        return atomic_save_npz(path, **arrays)
+    import torch
+
+    tensors = {key: _as_tensor(value) for key, value in entries.items()}
+    return atomic_write(path, lambda f: torch.save(tensors, f))
+
+
+__all__ = ["EnergyFileError", "SUFFIXES", "energy_from_mapping", "energy_to_mapping",
+           "load_energy", "save_energy"]

@@ -1,0 +1,115 @@
+"""Mask files: the result of solving one energy file, ``OUT/<input stem>.npz``.
+
+Each holds three arrays, read back with ``allow_pickle=False``:
+
+=======  ================================================================
+key      value
+=======  ================================================================
+mask     bool, ``(B, H, W)`` or ``(H, W)``, the input's batched shape
+energy   float64, ``(B,)`` or ``()``: energy of ``mask`` (constant included)
+backend  str, the backend that produced it
+=======  ================================================================
+
+Files are written atomically (:mod:`ersm.io.atomic`), so a file that exists and reads
+back well-formed is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..solvers.result import SolveResult
+from ._host import host_array
+from .atomic import atomic_save_npz
+
+KEYS: tuple[str, ...] = ("mask", "energy", "backend")
+
+
+@dataclass(frozen=True)
+class MaskFile:
+    """The content of a mask file.
+
+    Attributes:
+        mask: ``(B, H, W)`` or ``(H, W)`` bool NumPy array.
+        energy: ``(B,)`` or ``()`` float64 NumPy array.
+        backend: name of the backend that solved it.
+    """
+
+    mask: np.ndarray
+    energy: np.ndarray
+    backend: str
+
+
+class MaskFileError(ValueError):
+    """A mask file is unreadable or malformed (e.g. truncated by a killed writer)."""
+
+
+def mask_path(out_dir: str | os.PathLike, input_path: str | os.PathLike) -> Path:
+    """Where the mask of ``input_path`` goes: ``out_dir / f"{stem}.npz"``."""
+    return Path(out_dir) / f"{Path(input_path).stem}.npz"
+
+
+def save_mask(path: str | os.PathLike, result: SolveResult) -> Path:
+    """Write ``result`` (mask, energy, backend) to ``path`` atomically.
+
+    Args:
+        path: destination ``.npz``.
+        result: from :func:`ersm.solve`; NumPy or torch arrays (stored as NumPy).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    return atomic_save_npz(path, mask=host_array(result.mask, bool),
+                           energy=host_array(result.energy, np.float64),
+                           backend=np.asarray(result.backend))
+
+
+def _check(content: MaskFile, path: Path) -> MaskFile:
+    mask, energy = content.mask, content.energy
+    if mask.dtype != np.bool_ or mask.ndim not in (2, 3):
+        raise MaskFileError(f"{path}: 'mask' must be a bool (B, H, W) or (H, W) array, "
+                            f"got {mask.dtype} {mask.shape}")
+    if energy.dtype != np.float64 or energy.shape != mask.shape[:-2]:
+        raise MaskFileError(f"{path}: 'energy' must be float64 of shape {mask.shape[:-2]}, "
+                            f"got {energy.dtype} {energy.shape}")
+    return content
+
+
+def load_mask(path: str | os.PathLike) -> MaskFile:
+    """Read and check a mask file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        MaskFileError: (a ``ValueError``) unreadable, truncated or malformed file.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [key for key in KEYS if key not in data.files]
+            if missing:
+                raise MaskFileError(f"{path}: missing entry {missing[0]!r}")
+            content = MaskFile(data["mask"], data["energy"], str(data["backend"]))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, (MaskFileError, FileNotFoundError)):
+            raise
+        raise MaskFileError(f"{path}: not a readable mask file ({type(exc).__name__}: {exc})") from exc
+    return _check(content, path)
+
+
+def is_valid_mask_file(path: str | os.PathLike, backend: str | None = None) -> bool:
+    """True if ``path`` exists, reads back well-formed and (if given) came from ``backend``."""
+    try:
+        content = load_mask(path)
+    except (OSError, ValueError):
+        return False
+    return backend is None or content.backend == backend
+
+
+__all__ = ["KEYS", "MaskFile", "MaskFileError", "is_valid_mask_file", "load_mask", "mask_path",
+           "save_mask"]

@@ -77,6 +77,8 @@ def solve(energy: GridEnergy, backend: str = "graphcut", **options: Any) -> Solv
     if is_torch(mask) != is_torch(energy.unary):
         mask = like(np.asarray(mask, dtype=bool), energy.unary)
         q = None if q is None else like(np.asarray(q), energy.unary)
+    if "free_energy" in out:  # backends never see the constant; reported energies include it
+        out["free_energy"] = out["free_energy"] + like(energy.constant_array(), out["free_energy"])
     if not energy.batched:
         mask = mask[0]
         q = None if q is None else q[0]

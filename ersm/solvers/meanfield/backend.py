@@ -113,8 +113,8 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
     Returns:
         dict with ``mask`` ``(B, H, W)`` bool (``q > 0.5``); ``q`` ``(B, H, W)`` in the
         working dtype (float32 for float32 or narrower floats, float64 otherwise);
-        ``free_energy`` ``(B,)`` float64 (``E_mult(q) − T·H(q)``, without the energy's
-        constant); ``converged`` ``(B,)`` bool — all of the input's array type and device;
+        ``free_energy`` ``(B,)`` float64 (``E_mult(q) − T·H(q)``; ``ersm.solve`` adds the
+        energy's constant); ``converged`` ``(B,)`` bool — all of the input's array type and device;
         ``iterations`` (int, the most sweeps any sample ran) and ``impl`` (str).
         With ``impl="torch"`` gradients flow from ``q`` to torch inputs.
     """

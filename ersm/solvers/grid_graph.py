@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..energy.offsets import edge_slices
@@ -34,3 +36,16 @@ def terminal_capacities(unary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     theta = unary.ravel()
     return np.maximum(theta, 0), np.maximum(-theta, 0)
+
+
+def solve_each_map(map_solver: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                   unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
+    """Apply a one-map solver ``(H, W), (K, H, W) -> (H, W) bool`` to every map of a batch.
+
+    Returns:
+        ``(B, H, W)`` bool masks.
+    """
+    mask = np.zeros(unary.shape, dtype=bool)
+    for b in range(unary.shape[0]):
+        mask[b] = map_solver(unary[b], pairwise[b])
+    return mask

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._optional import require
 from ..energy.offsets import OFFSETS
+from .grid_graph import solve_each_map
 from .registry import BackendSpec, register
 
 
@@ -34,10 +35,7 @@ def pymaxflow_mincut_map(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
 
 
 def _run(unary: np.ndarray, pairwise: np.ndarray) -> dict:
-    mask = np.zeros(unary.shape, dtype=bool)
-    for b in range(unary.shape[0]):
-        mask[b] = pymaxflow_mincut_map(unary[b], pairwise[b])
-    return {"mask": mask}
+    return {"mask": solve_each_map(pymaxflow_mincut_map, unary, pairwise)}
 
 
 SPEC = register(BackendSpec(

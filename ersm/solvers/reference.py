@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from .grid_graph import grid_edges, terminal_capacities
+from .grid_graph import grid_edges, solve_each_map, terminal_capacities
 from .registry import BackendSpec, register
 
 MAX_TOKENS = 4096
@@ -119,10 +119,7 @@ def reference_mincut_map(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
 
 
 def _run(unary: np.ndarray, pairwise: np.ndarray) -> dict:
-    mask = np.zeros(unary.shape, dtype=bool)
-    for b in range(unary.shape[0]):
-        mask[b] = reference_mincut_map(unary[b], pairwise[b])
-    return {"mask": mask}
+    return {"mask": solve_each_map(reference_mincut_map, unary, pairwise)}
 
 
 SPEC = register(BackendSpec(

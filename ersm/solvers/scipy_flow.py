@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
 from .._validation import ValueRangeError
-from .grid_graph import grid_edges, terminal_capacities
+from .grid_graph import grid_edges, solve_each_map, terminal_capacities
 from .integer_scaling import exact_integer_scale, to_integers
 from .registry import BackendSpec, register
 
@@ -57,10 +57,7 @@ def scipy_mincut_map(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
 
 
 def _run(unary: np.ndarray, pairwise: np.ndarray) -> dict:
-    mask = np.zeros(unary.shape, dtype=bool)
-    for b in range(unary.shape[0]):
-        mask[b] = scipy_mincut_map(unary[b], pairwise[b])
-    return {"mask": mask}
+    return {"mask": solve_each_map(scipy_mincut_map, unary, pairwise)}
 
 
 SPEC = register(BackendSpec(

@@ -136,6 +136,6 @@ def check_nonnegative(pairwise: Any, name: str = "pairwise", why: str = "") -> N
     if neg:
         hint = f" ({why})" if why else ""
         raise ValueRangeError(
-            f"{name} has negative weights: the energy is not submodular and cannot be "
-            f"solved exactly by a graph cut{hint}; weights are never clipped silently"
+            f"{name} has negative weights: the energy is not submodular{hint}; "
+            f"weights are never clipped silently"
         )

@@ -31,7 +31,8 @@ def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:
     if not isinstance(energy, GridEnergy):
         raise TypeError(f"energy must be a GridEnergy, got {type(energy).__name__}")
     if spec.needs_submodular:
-        check_nonnegative(energy.pairwise, "pairwise", why=f"backend {spec.name!r} is exact")
+        check_nonnegative(energy.pairwise, "pairwise",
+                          why=f"backend {spec.name!r} needs non-negative weights")
     tokens = energy.height * energy.width
     if spec.max_tokens is not None and tokens > spec.max_tokens:
         raise ShapeError(

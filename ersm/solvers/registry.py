@@ -91,4 +91,5 @@ def _load_builtin_backends() -> None:
         return
     _LOADED = True
     from . import brute, gco_backend, graphcut, pymaxflow, reference, scipy_flow  # noqa: F401
+    from . import differentiable  # noqa: F401
     from .meanfield import backend as _meanfield  # noqa: F401

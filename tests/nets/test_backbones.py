@@ -22,14 +22,6 @@ from ersm.nets import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("name, kwargs, channels, stride", [
     ("small_cnn", {}, 64, 4),

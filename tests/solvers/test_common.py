@@ -152,3 +152,14 @@ def test_exception_brute_too_large():
 def test_exception_not_an_energy():
     with pytest.raises(TypeError, match="energy must be a GridEnergy"):
         ersm.solve(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("spec", backends(where=lambda s: s.differentiable), ids=ids)
+def test_differentiable_backend_q_carries_gradients(spec):
+    energy = random_grid_energy(2, 5, 5, 4, seed=7)
+    u, p = (torch.from_numpy(a).requires_grad_() for a in energy.numpy())
+    result = ersm.solve(ersm.GridEnergy(u, p), backend=spec.name)
+    assert result.q.requires_grad and result.q.shape == u.shape
+    assert ((result.q >= 0) & (result.q <= 1)).all()
+    (result.q * torch.linspace(-1, 1, 25).reshape(5, 5)).sum().backward()
+    assert u.grad is not None and torch.isfinite(u.grad).all() and u.grad.abs().sum() > 0

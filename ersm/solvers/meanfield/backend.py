@@ -30,11 +30,14 @@ from ._common import (check_impl, check_init, check_options, free_energy, numpy_
                       torch_working_dtype)
 
 
-def _pick_impl(impl: str, unary: Any) -> str:
+def _pick_impl(impl: str, unary: Any, pairwise: Any) -> str:
+    """``auto``: Numba for NumPy, torch when gradients are wanted, CuPy for other CUDA."""
     if impl != "auto":
         return impl
     if not is_torch(unary):
         return "numba"
+    if unary.requires_grad or pairwise.requires_grad:
+        return "torch"  # unrolled autograd
     if unary.is_cuda:
         from .cupy_kernel import cupy_available
 
@@ -119,7 +122,7 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
         With ``impl="torch"`` gradients flow from ``q`` to torch inputs.
     """
     options = check_options(iters, temperature, damping, tol, schedule)
-    impl = _pick_impl(check_impl(impl), unary)
+    impl = _pick_impl(check_impl(impl), unary, pairwise)
     dtype = _working_dtype(unary, pairwise)
     init = None if init is None else check_init(init, tuple(unary.shape))
     convert = _convert(impl, dtype, unary.device if is_torch(unary) else "cpu")
@@ -144,6 +147,7 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
 
 
 SPEC = register(BackendSpec(
-    name="meanfield", run=run_meanfield, exact=False, differentiable=False, array="native",
-    description="naive mean-field (free energy E_mult - T*H), Numba / torch / CuPy; approximate",
+    name="meanfield", run=run_meanfield, exact=False, differentiable=True, array="native",
+    description="naive mean-field (free energy E_mult - T*H), Numba / torch / CuPy; approximate; "
+    "differentiable by unrolling (torch) when inputs require grad",
 ))

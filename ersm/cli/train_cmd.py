@@ -1,0 +1,108 @@
+"""``ersm train``: train a classifier with or without a mask layer (resumable, ``torchrun``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = """Train a classifier (backbone, optional mask layer, pooling, linear) on an image
+dataset. RUN gets config.json, checkpoint.pt (atomic, every epoch) and metrics.jsonl (one
+line per epoch). --resume continues from the checkpoint after a kill; the run's saved
+settings are used and only --epochs (to extend the run), --workers, --device and --threads
+may change. Under torchrun every process trains a shard (DistributedDataParallel)."""
+
+RESUMABLE = ("epochs", "num_workers", "device")
+"""Config fields a resumed run may change."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train``."""
+    p = subparsers.add_parser("train", help="train a classifier with a mask layer",
+                              description=HELP)
+    p.add_argument("--data", metavar="DIR", help="dataset root (required unless --resume)")
+    p.add_argument("--out", "-o", required=True, metavar="RUN", help="run directory")
+    p.add_argument("--model", choices=("baseline", "ersm", "mrf"),
+                   help="baseline (no layer), ersm (the paper's layer), mrf (solved MRF layer); "
+                        "default: baseline")
+    p.add_argument("--backbone", help="small, resnet18, resnet50, tv:<name>, timm:<name> "
+                                      "(default: small)")
+    p.add_argument("--backend", "-b", help="solver backend of the mrf layer (default: meanfield)")
+    p.add_argument("--epochs", type=int, help="total epochs (default: 10)")
+    p.add_argument("--batch-size", type=int, help="images per step and process (default: 32)")
+    p.add_argument("--lr", type=float, help="peak AdamW learning rate (default: 1e-3)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 1e-2)")
+    p.add_argument("--image-size", type=int, help="square input side in pixels (default: 64)")
+    p.add_argument("--patch-size", type=int, help="mask-layer token side in feature cells")
+    p.add_argument("--pairwise", choices=("cosine", "contrast", "learned"),
+                   help="pairwise weights of the mrf layer (default: cosine)")
+    p.add_argument("--stages", type=int, help="ResNet stages to keep (1-4)")
+    p.add_argument("--weights", metavar="PATH", help="local backbone checkpoint")
+    p.add_argument("--freeze", action="store_true", default=None, help="freeze the backbone")
+    p.add_argument("--seed", type=int, help="random seed (default: 0)")
+    p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader workers "
+                                                                   "(default: 0)")
+    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def given_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~ersm.train.TrainConfig` fields set on the command line."""
+    fields = ("data", "out", "model", "backbone", "backend", "epochs", "batch_size", "lr",
+              "weight_decay", "image_size", "weights", "freeze", "seed", "num_workers", "device")
+    given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    layer = {key: value for key, value in (("patch_size", args.patch_size),
+                                           ("pairwise", args.pairwise)) if value is not None}
+    if layer:
+        given["layer_kwargs"] = layer
+    if args.stages is not None:
+        given["backbone_kwargs"] = {"stages": args.stages}
+    return given
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[Any, bool]:
+    """The run's config and whether it resumes; ``ValueError`` on conflicting options."""
+    from ..train.config import CONFIG_FILE, TrainConfig, load_config
+
+    given = given_config(args)
+    if args.resume and (Path(args.out) / CONFIG_FILE).is_file():
+        saved = load_config(args.out)
+        conflicts = sorted(name for name, value in given.items()
+                           if name not in RESUMABLE and name != "out"
+                           and getattr(saved, name) != value)
+        if conflicts:
+            shown = ", ".join(f"{n}: saved {getattr(saved, n)!r}, given {given[n]!r}"
+                              for n in conflicts)
+            raise ValueError(f"--resume uses the saved settings of {args.out}; only "
+                             f"{', '.join(RESUMABLE)} may change ({shown})")
+        return saved.replace(**{k: v for k, v in given.items() if k in RESUMABLE}), True
+    if "data" not in given:
+        raise ValueError("--data is required (unless resuming a run that has a config.json)")
+    return TrainConfig(**given), args.resume
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``ersm train``; 0 on success, 2 on bad arguments or data."""
+    import torch
+
+    from ..train.loop import train
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        config, resume = resolve_config(args)
+        history = train(config, resume=resume, progress=not args.quiet)
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        print(f"ersm train: error: {exc}", file=sys.stderr)
+        return 2
+    if history and os.environ.get("RANK", "0") == "0":
+        last = history[-1]
+        print(f"{config.model} on {config.backbone}: epoch {last['epoch']}/{config.epochs}, "
+              f"train loss {last['train_loss']:.4f}, train acc {last['train_acc']:.3f}, "
+              f"test acc {last['test_acc']:.3f}; wrote {Path(config.out) / 'metrics.jsonl'}")
+    return 0

@@ -1,0 +1,161 @@
+"""What the differentiable backends share: tensors in and out, option checks, exact cuts.
+
+Every backend here is registered with ``array="native"``: it receives the energy's own
+batched arrays (torch tensors, possibly requiring grad, on any device; or NumPy arrays),
+computes in torch on the tensors' device and returns the caller's array type.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..._arrays import is_torch
+from ..registry import BackendSpec, register
+
+
+def working_tensors(unary: Any, pairwise: Any) -> tuple[Any, Any, bool]:
+    """Torch tensors to compute with, and whether the caller gave NumPy arrays.
+
+    Args:
+        unary: ``(B, H, W)`` NumPy array or tensor (any real dtype, any device).
+        pairwise: ``(B, K, H, W)``, same type and device as ``unary``.
+
+    Returns:
+        ``(unary, pairwise, from_numpy)``: float32 for float32 (and narrower) inputs, else
+        float64 (integers too); tensors stay on their device and in the autograd graph.
+    """
+    import torch
+
+    from ..meanfield._common import torch_working_dtype
+
+    from_numpy = not is_torch(unary)
+    if from_numpy:
+        unary = torch.from_numpy(np.ascontiguousarray(unary))
+        pairwise = torch.from_numpy(np.ascontiguousarray(pairwise))
+    dtype = torch_working_dtype(unary, pairwise)
+    return unary.to(dtype), pairwise.to(dtype), from_numpy
+
+
+def backend_output(mask: Any, q: Any, from_numpy: bool, **info: Any) -> dict:
+    """The dict a backend returns: ``mask`` (bool), ``q`` and info, NumPy if asked.
+
+    Tensors in ``info`` are converted like ``mask``; ``q`` keeps its autograd graph
+    when the output stays torch.
+    """
+    out = {"mask": mask, "q": q, **info}
+    if from_numpy:
+        out = {k: v.detach().cpu().numpy() if is_torch(v) else v for k, v in out.items()}
+    return out
+
+
+def _mask_and_q(out: tuple) -> tuple[Any, Any, dict]:
+    return out[0], out[1], {}
+
+
+def register_native(name: str, fn: Callable[..., Any], description: str,
+                    outputs: Callable[[Any], tuple[Any, Any, dict]] = _mask_and_q,
+                    **flags: Any) -> BackendSpec:
+    """Register ``fn(unary, pairwise, **options)`` (torch in) as a differentiable native backend.
+
+    The backend's ``run`` converts NumPy inputs with :func:`working_tensors`, calls
+    ``fn``, maps its result to ``(mask, q, info)`` with ``outputs`` (default: ``fn``
+    returns ``(mask, q)``) and returns :func:`backend_output`. ``run`` carries ``fn``'s
+    signature, so the dispatcher accepts exactly ``fn``'s options.
+    """
+
+    @functools.wraps(fn)
+    def run(unary: Any, pairwise: Any, **options: Any) -> dict:
+        u, p, from_numpy = working_tensors(unary, pairwise)
+        mask, q, info = outputs(fn(u, p, **options))
+        return backend_output(mask, q, from_numpy, **info)
+
+    return register(BackendSpec(name=name, run=run, differentiable=True, array="native",
+                                description=description, **flags))
+
+
+def exact_masks(unary: Any, pairwise: Any) -> Any:
+    """Exact minimisers by ``ersm.solve(..., backend="graphcut")`` on the host in float64.
+
+    Args:
+        unary: ``(N, H, W)`` tensor (detached here; any device).
+        pairwise: ``(N, K, H, W)`` tensor, weights ``≥ 0``.
+
+    Returns:
+        ``(N, H, W)`` bool tensor on ``unary``'s device (the canonical, largest optimal
+        keep set; not differentiable).
+    """
+    import torch
+
+    from ...energy.grid import GridEnergy
+    from ..api import solve
+
+    host = [t.detach().to(device="cpu", dtype=torch.float64).numpy() for t in (unary, pairwise)]
+    mask = solve(GridEnergy(*host), backend="graphcut").mask
+    return torch.from_numpy(mask).to(unary.device)
+
+
+def meanfield_step(unary: Any, pairwise: Any, q: Any, temperature: float) -> Any:
+    """One parallel, undamped mean-field update ``F(q) = σ(−(θ + Σ_j w_ij (1 − 2 q_j)) / T)``.
+
+    Runs the torch mean-field implementation for a single sweep, so it is differentiable
+    in ``unary``, ``pairwise`` and ``q``; its fixed points are the mean-field fixed points
+    of every schedule and damping.
+
+    Args:
+        unary: ``(B, H, W)``; pairwise: ``(B, K, H, W)``; q: ``(B, H, W)`` in ``[0, 1]``,
+            one dtype and device.
+        temperature: ``T > 0``.
+
+    Returns:
+        ``(B, H, W)`` updated marginals.
+    """
+    from ..meanfield._common import MeanFieldOptions
+    from ..meanfield.torch_impl import meanfield_torch
+
+    step = MeanFieldOptions(iters=1, temperature=temperature, damping=1.0, tol=0.0,
+                            schedule="parallel")
+    return meanfield_torch(unary, pairwise, q, step)[0]
+
+
+def needs_grad(*tensors: Any) -> bool:
+    """Autograd is on and some tensor requires grad (else skip the backward machinery)."""
+    import torch
+
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def straight_through(forward: Any, surrogate: Any) -> Any:
+    """``forward`` in the forward pass, the gradient of ``surrogate`` in the backward pass."""
+    return forward + (surrogate - surrogate.detach())
+
+
+# -- option checks (ValueError naming the option) ---------------------------------------
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
+    """A finite real ``> 0`` (``≥ 0`` with ``allow_zero``), as float."""
+    ok = _is_real(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ValueError(f"{name} must be finite and {'>=' if allow_zero else '>'} 0, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def check_count(value: Any, name: str) -> int:
+    """An integer ``≥ 1``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """One of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value

@@ -1,4 +1,4 @@
-"""Numba mean-field: all iterations fused, ``prange`` over the batch, SIMD inner loops.
+"""Numba mean-field: all iterations fused, batch-parallel (:mod:`ersm._parallel`), SIMD loops.
 
 Per sample the energy is folded once into ``c_i = (θ_i + Σ_j w_ij) / T`` and
 ``v_ij = 2 w_ij / T`` (zero on off-grid edges), so an update is
@@ -21,8 +21,9 @@ The first call per dtype compiles for about 10 s (``cache=True`` keeps it afterw
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
+from ..._parallel import run_batch
 from ...energy.offsets import K_TO_CONNECTIVITY, OFFSETS
 from ._common import MeanFieldOptions, colour_classes
 from ._numba_math import sigmoid_neg
@@ -212,10 +213,10 @@ def _solve_map(theta, weights, q, offsets, colours, inv_t, two_inv_t, alpha, tol
     return done, converged
 
 
-@njit(parallel=True, **_JIT)
-def _solve_batch(unary, pairwise, q, offsets, colours, inv_t, two_inv_t, alpha, tol, iters,
-                 checkerboard, chunk, iterations, converged):
-    for b in prange(unary.shape[0]):
+@njit(**_JIT)
+def _solve_range(start, stop, unary, pairwise, q, offsets, colours, inv_t, two_inv_t, alpha,
+                 tol, iters, checkerboard, chunk, iterations, converged):
+    for b in range(start, stop):
         iterations[b], converged[b] = _solve_map(
             unary[b], pairwise[b], q[b], offsets, colours, inv_t, two_inv_t, alpha, tol, iters,
             checkerboard, chunk)
@@ -243,7 +244,7 @@ def meanfield_numba(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
     _, n_k, height, width = pairwise.shape
     colours = np.argmax(colour_classes(height, width, K_TO_CONNECTIVITY[n_k], "checkerboard"),
                         axis=0).astype(np.uint8).ravel()
-    _solve_batch(unary, pairwise, q, _OFFSETS[:n_k], colours, dtype(1 / options.temperature),
+    run_batch(_solve_range, batch, unary, pairwise, q, _OFFSETS[:n_k], colours, dtype(1 / options.temperature),
                  dtype(2 / options.temperature), dtype(options.damping), dtype(options.tol),
                  options.iters, options.schedule == "checkerboard", CHUNK, iterations, converged)
     return q, iterations, converged

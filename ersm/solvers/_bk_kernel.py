@@ -113,8 +113,9 @@ loses that much relative precision on the new one; solve such a step cold.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from ersm._parallel import run_batch
 from ersm.energy.offsets import OFFSETS
 
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
@@ -581,9 +582,9 @@ def _solve_map(unary, pairwise, out):
             out[y, x] = tree[row + x] != _SOURCE
 
 
-@njit(parallel=True, cache=True)
-def _solve_batch(unary, pairwise, out):
-    for b in prange(unary.shape[0]):
+@njit(nogil=True, cache=True)
+def _solve_range(start, stop, unary, pairwise, out):
+    for b in range(start, stop):
         _solve_map(unary[b], pairwise[b], out[b])
 
 
@@ -605,10 +606,7 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
     unary = np.ascontiguousarray(unary, dtype=np.float64)
     pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
     out = np.empty((B, H, W), dtype=np.bool_)
-    if B == 1:  # skip the thread-pool launch for a single map
-        _solve_map(unary[0], pairwise[0], out[0])
-    elif B > 1:
-        _solve_batch(unary, pairwise, out)
+    run_batch(_solve_range, B, unary, pairwise, out)
     return out
 
 
@@ -718,15 +716,16 @@ def _solve_map_warm(unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res,
     _finish_map(H, W, 2 * K, off, res, tr, out)
 
 
-@njit(parallel=True, cache=True)
-def _solve_batch_keep(unary, pairwise, out, res, tr):
-    for b in prange(unary.shape[0]):
+@njit(nogil=True, cache=True)
+def _solve_range_keep(start, stop, unary, pairwise, out, res, tr):
+    for b in range(start, stop):
         _solve_map_keep(unary[b], pairwise[b], out[b], res[b], tr[b])
 
 
-@njit(parallel=True, cache=True)
-def _solve_batch_warm(unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res, tr, copy):
-    for b in prange(unary.shape[0]):
+@njit(nogil=True, cache=True)
+def _solve_range_warm(start, stop, unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res,
+                      tr, copy):
+    for b in range(start, stop):
         _solve_map_warm(unary0[b], pairwise0[b], unary[b], pairwise[b], out[b],
                         res_in[b], tr_in[b], res[b], tr[b], copy)
 
@@ -771,10 +770,7 @@ def grid_mincut_batch_warm(unary: np.ndarray, pairwise: np.ndarray, state=None,
     if state is None:
         res = np.zeros((B, n_res), dtype=np.float64)
         tr = np.zeros((B, n), dtype=np.float64)
-        if B == 1:
-            _solve_map_keep(unary[0], pairwise[0], out[0], res[0], tr[0])
-        elif B > 1:
-            _solve_batch_keep(unary, pairwise, out, res, tr)
+        run_batch(_solve_range_keep, B, unary, pairwise, out, res, tr)
         return out, res, tr
 
     unary0, pairwise0, res_in, tr_in = state
@@ -792,9 +788,6 @@ def grid_mincut_batch_warm(unary: np.ndarray, pairwise: np.ndarray, state=None,
         res = np.empty((B, n_res), dtype=np.float64)
         tr = np.empty((B, n), dtype=np.float64)
     copy = not inplace
-    if B == 1:
-        _solve_map_warm(unary0[0], pairwise0[0], unary[0], pairwise[0], out[0],
-                        res_in[0], tr_in[0], res[0], tr[0], copy)
-    elif B > 1:
-        _solve_batch_warm(unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res, tr, copy)
+    run_batch(_solve_range_warm, B, unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res,
+              tr, copy)
     return out, res, tr

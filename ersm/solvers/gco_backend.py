@@ -1,8 +1,9 @@
 """``gco``: adapter to gco-wrapper (GCO v3; research-only licence; optional ``[ref]``).
 
-GCO works on int32 costs. The energy is rescaled by a power of two: losslessly when one
-exists within range (then the result is exact), otherwise rounded (then it is not;
-``info["lossless"]`` says which). Note: ``import gco`` adds the removed aliases
+GCO works on int32 costs and aborts the whole process (an uncaught C++ exception) when
+a single term exceeds ``GCO_MAX_ENERGYTERM = 10^7``. The energy is rescaled by a power
+of two so that every term stays below that: losslessly when such a scaling exists (then
+the result is exact), otherwise rounded (then it is not; ``info["lossless"]`` says which). Note: ``import gco`` adds the removed aliases
 ``numpy.int``/``numpy.float``/``numpy.bool`` to NumPy as a side effect; ersm imports it
 only when this backend runs. The PyPI package ``pygco`` does not build; use
 ``gco-wrapper``.
@@ -14,20 +15,21 @@ import numpy as np
 
 from .._optional import require
 from .grid_graph import grid_edges, terminal_capacities
-from .integer_scaling import exact_integer_scale, lossy_integer_scale, to_integers
+from .integer_scaling import exact_integer_scale, lossy_integer_scale, term_bound, to_integers
 from .registry import BackendSpec, register
 
-GCO_LIMIT = 2**30
+GCO_LIMIT = 2**23
+"""Largest scaled term; GCO's own limit is ``GCO_MAX_ENERGYTERM = 10_000_000``."""
 
 
 def gco_mincut_map(unary: np.ndarray, pairwise: np.ndarray) -> tuple[np.ndarray, bool]:
     """Keep-mask ``(H, W)`` of one map with GCO, and whether the int scaling was lossless."""
     gco = require("gco", extra="ref")
     height, width = unary.shape
-    exponent = exact_integer_scale(unary, pairwise, GCO_LIMIT)
+    exponent = exact_integer_scale(unary, pairwise, GCO_LIMIT, term_bound)
     lossless = exponent is not None
     if exponent is None:
-        exponent = lossy_integer_scale(unary, pairwise, GCO_LIMIT)
+        exponent = lossy_integer_scale(unary, pairwise, GCO_LIMIT, term_bound)
     i, j, w = grid_edges(pairwise)
     cost_keep, cost_drop = terminal_capacities(unary)
     data = np.stack([to_integers(cost_drop, exponent), to_integers(cost_keep, exponent)], 1)

@@ -7,6 +7,8 @@ that ``s`` or says there is none.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 INT32_LIMIT = 2**31 - 1
@@ -32,18 +34,26 @@ def flow_bound(unary: np.ndarray, pairwise: np.ndarray) -> float:
                      np.abs(pairwise).max(initial=0.0)))
 
 
-def exact_integer_scale(unary: np.ndarray, pairwise: np.ndarray,
-                        limit: int = INT32_LIMIT) -> int | None:
-    """Exponent ``s`` with every capacity ``· 2^s`` an integer and flows ``≤ limit``, or None."""
+def term_bound(unary: np.ndarray, pairwise: np.ndarray) -> float:
+    """Largest single energy term (``|θ_i|`` or ``w_ij``) of one map."""
+    return float(max(np.abs(unary).max(initial=0.0), np.abs(pairwise).max(initial=0.0)))
+
+
+def exact_integer_scale(unary: np.ndarray, pairwise: np.ndarray, limit: int = INT32_LIMIT,
+                        bound: Callable[[np.ndarray, np.ndarray], float] = flow_bound
+                        ) -> int | None:
+    """Exponent ``s`` with every capacity ``· 2^s`` an integer and ``bound · 2^s ≤ limit``,
+    or None (``bound``: :func:`flow_bound` by default, or :func:`term_bound`)."""
     s = exact_power_of_two_exponent(np.concatenate([unary.ravel(), pairwise.ravel()]))
-    if np.ldexp(flow_bound(unary, pairwise), s) > limit:
+    if np.ldexp(bound(unary, pairwise), s) > limit:
         return None
     return s
 
 
-def lossy_integer_scale(unary: np.ndarray, pairwise: np.ndarray, limit: int = INT32_LIMIT) -> int:
-    """Largest ``s`` with flows ``· 2^s ≤ limit`` (values are then rounded: approximate)."""
-    bound = flow_bound(unary, pairwise)
+def lossy_integer_scale(unary: np.ndarray, pairwise: np.ndarray, limit: int = INT32_LIMIT,
+                        bound: Callable[[np.ndarray, np.ndarray], float] = flow_bound) -> int:
+    """Largest ``s`` with ``bound · 2^s ≤ limit`` (values are then rounded: approximate)."""
+    bound = bound(unary, pairwise)
     if bound == 0:
         return 0
     return int(np.floor(np.log2(limit / bound)))

@@ -163,3 +163,12 @@ def test_differentiable_backend_q_carries_gradients(spec):
     assert ((result.q >= 0) & (result.q <= 1)).all()
     (result.q * torch.linspace(-1, 1, 25).reshape(5, 5)).sum().backward()
     assert u.grad is not None and torch.isfinite(u.grad).all() and u.grad.abs().sum() > 0
+
+
+def test_gco_large_terms_do_not_abort():
+    """GCO aborts the process on a term above 1e7: the adapter must scale below it."""
+    pytest.importorskip("gco")
+    energy = random_grid_energy(1, 30, 30, 4, seed=2, unary_scale=1e6, pairwise_scale=1e6)
+    got = ersm.solve(energy, backend="gco")
+    want = ersm.solve(energy, backend="graphcut")
+    np.testing.assert_allclose(got.energy, want.energy, rtol=1e-5)

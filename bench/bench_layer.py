@@ -108,6 +108,21 @@ def runners(model_name: str, backend: str | None, backbone: str,
             "layer_infer": layer_infer}
 
 
+def inference_flops(model_name: str, backend: str | None, backbone: str, batch: int) -> float:
+    """FLOPs of one inference batch counted by ``torch.utils.flop_counter`` (convolutions,
+    matmuls). Work inside the Numba solvers (graph cut, Numba mean-field) is not counted:
+    torch cannot see it, and a max-flow's work is data-dependent, not a FLOP count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    kwargs, side = BACKBONES[backbone]
+    torch.manual_seed(0)
+    model = build_model(model_name, backbone, backend=backend, num_classes=10,
+                        backbone_kwargs=kwargs).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.rand(batch, 3, side, side))
+    return float(counter.get_total_flops())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small CNN, 3 repeats")
@@ -136,6 +151,7 @@ def main() -> None:
             for kind in ("train", "infer"):
                 row[f"{kind}_overhead_ms"] = row[f"{kind}_ms"] - 1e3 * medians["baseline", None,
                                                                                 kind]
+            row["infer_gflops"] = inference_flops(model_name, backend, backbone, args.batch) / 1e9
             results["rows"].append(row)
             print(render_row(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +164,7 @@ def render_row(row: dict[str, Any]) -> str:
     return (f"| {row['backbone']} | {layer} | {row['train_ms']:.1f} | "
             f"{row['train_overhead_ms']:+.1f} | {row['infer_ms']:.1f} | "
             f"{row['infer_overhead_ms']:+.1f} | {row['layer_train_ms']:.2f} | "
-            f"{row['layer_infer_ms']:.2f} |")
+            f"{row['layer_infer_ms']:.2f} | {row.get('infer_gflops', float('nan')):.3f} |")
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -156,7 +172,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{results['torch']} ({results['date']}); medians of interleaved repeats; "
             f"overhead = model minus baseline; layer alone on fixed features\n\n"
             "| backbone | layer | train step ms | overhead | inference ms | overhead | "
-            "layer fwd+bwd ms | layer fwd ms |\n|---|---|---:|---:|---:|---:|---:|---:|")
+            "layer fwd+bwd ms | layer fwd ms | inference GFLOPs (torch ops) |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|")
     return "\n".join([head] + [render_row(r) for r in results["rows"]])
 
 

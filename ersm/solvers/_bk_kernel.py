@@ -559,27 +559,10 @@ def _solve_map(unary, pairwise, out):
     """Exact min cut of one map; writes the canonical keep-mask into ``out``."""
     H, W = unary.shape
     K = pairwise.shape[0]
-    D = 2 * K
-    Wp = W + 2
-    n = (H + 2) * Wp
-    off = _direction_offsets(K, Wp)
-    res = np.zeros(n * D, dtype=np.float64)
+    n = (H + 2) * (W + 2)
+    res = np.zeros(n * 2 * K, dtype=np.float64)
     tr = np.zeros(n, dtype=np.float64)
-    _build_residuals(unary, pairwise, off, res, tr)
-    _push_trivial_paths(D, off, res, tr)
-    tree = np.zeros(n, dtype=np.uint8)
-    parent = np.full(n, _NO_PARENT, dtype=np.int8)
-    ts = np.zeros(n, dtype=np.int64)  # one tick per growth step: never wraps
-    dist = np.zeros(n, dtype=np.int64)
-    in_q = np.zeros(n, dtype=np.uint8)
-    active = np.empty(n, dtype=np.int32)
-    orphans = np.empty(n, dtype=np.int32)
-    stack = np.empty(n, dtype=np.int32)
-    _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
-    for y in range(H):
-        row = (y + 1) * Wp + 1
-        for x in range(W):
-            out[y, x] = tree[row + x] != _SOURCE
+    _solve_map_keep(unary, pairwise, out, res, tr)
 
 
 @njit(nogil=True, cache=True)

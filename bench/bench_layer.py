@@ -152,6 +152,9 @@ def main() -> None:
                 row[f"{kind}_overhead_ms"] = row[f"{kind}_ms"] - 1e3 * medians["baseline", None,
                                                                                 kind]
             row["infer_gflops"] = inference_flops(model_name, backend, backbone, args.batch) / 1e9
+            base = next(r for r in results["rows"] if r["backbone"] == backbone
+                        and r["model"] == "baseline") if model_name != "baseline" else row
+            row["infer_extra_mflops"] = 1e3 * (row["infer_gflops"] - base["infer_gflops"])
             results["rows"].append(row)
             print(render_row(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +167,8 @@ def render_row(row: dict[str, Any]) -> str:
     return (f"| {row['backbone']} | {layer} | {row['train_ms']:.1f} | "
             f"{row['train_overhead_ms']:+.1f} | {row['infer_ms']:.1f} | "
             f"{row['infer_overhead_ms']:+.1f} | {row['layer_train_ms']:.2f} | "
-            f"{row['layer_infer_ms']:.2f} | {row.get('infer_gflops', float('nan')):.3f} |")
+            f"{row['layer_infer_ms']:.2f} | {row.get('infer_gflops', float('nan')):.4f} | "
+            f"{row.get('infer_extra_mflops', float('nan')):+.2f} |")
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -172,8 +176,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{results['torch']} ({results['date']}); medians of interleaved repeats; "
             f"overhead = model minus baseline; layer alone on fixed features\n\n"
             "| backbone | layer | train step ms | overhead | inference ms | overhead | "
-            "layer fwd+bwd ms | layer fwd ms | inference GFLOPs (torch ops) |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+            "layer fwd+bwd ms | layer fwd ms | inference GFLOPs (torch ops) | extra MFLOPs |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     return "\n".join([head] + [render_row(r) for r in results["rows"]])
 
 

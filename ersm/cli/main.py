@@ -7,9 +7,11 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from . import backends_cmd, data_cmd, demo_cmd, masks_cmd, solve_cmd, train_cmd
+from . import (backends_cmd, compare_cmd, data_cmd, demo_cmd, evaluate_cmd, masks_cmd, solve_cmd,
+               train_cmd)
 
-COMMANDS = (solve_cmd, demo_cmd, backends_cmd, data_cmd, train_cmd, masks_cmd)
+COMMANDS = (solve_cmd, demo_cmd, backends_cmd, data_cmd, train_cmd, masks_cmd, evaluate_cmd,
+            compare_cmd)
 """Subcommand modules; each has ``add_parser(subparsers)`` setting ``run(args) -> int``."""
 
 

@@ -1,4 +1,5 @@
-"""``ersm demo``: in-process, through the installed console script, and the function."""
+"""``ersm demo``: the picture (``--quick``) in-process, through the installed console script and
+the function; the full story at toy size."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def _check_outputs(out: Path) -> dict:
 
 
 def test_demo_in_process(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--size", "96"]) == 0
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--size", "96"]) == 0
     info = _check_outputs(tmp_path / "demo")
     assert info["image"] == "coffee" and info["backend"] == "graphcut" and max(info["shape"]) == 96
     assert "coffee 64x96: kept" in capsys.readouterr().out
@@ -40,7 +41,7 @@ def test_demo_console_script(tmp_path):
     script = shutil.which("ersm", path=str(Path(sys.executable).parent)) or shutil.which("ersm")
     if script is None:
         pytest.skip("the ersm console script is not installed")
-    done = subprocess.run([script, "demo", "--out", str(tmp_path / "demo"), "--image", "astronaut",
+    done = subprocess.run([script, "demo", "--quick", "--out", str(tmp_path / "demo"), "--image", "astronaut",
                            "--size", "64"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "astronaut" in done.stdout
@@ -57,6 +58,54 @@ def test_run_demo_segments_the_cup(tmp_path):
 
 def test_demo_exceptions(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["demo", "--image", "no-such-photo", "--out", str(tmp_path)])
-    assert main(["demo", "--size", "4", "--out", str(tmp_path)]) == 2
+        main(["demo", "--quick", "--image", "no-such-photo", "--out", str(tmp_path)])
+    assert main(["demo", "--quick", "--size", "4", "--out", str(tmp_path)]) == 2
     assert "size must be >= 16" in capsys.readouterr().err
+
+
+@pytest.fixture
+def single_thread():
+    """One torch and one Numba thread: a small, shared machine (and a parallel Numba region
+    would leave OpenMP threads that slow torch down in this process)."""
+    import numba
+    import torch
+
+    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    numba.set_num_threads(numba_threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def test_demo_story_at_toy_size(tmp_path, capsys, single_thread):
+    out = tmp_path / "story"
+    assert main(["demo", "--out", str(out), "--n", "24", "--epochs", "1", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "coffee" in printed and "story done" in printed
+    _check_outputs_subset(out)
+    story = json.loads((out / "story.json").read_text())
+    assert set(story["runs"]) == {"baseline", "ersm", "mrf"}
+    for name in story["runs"]:
+        assert (out / "runs" / name / "checkpoint.pt").is_file()
+        assert (out / "report" / "runs" / name / "report.md").is_file()
+    assert story["headline"]["baseline"]["iou.solved"] is None
+    assert 0 <= story["headline"]["mrf"]["iou.solved"] <= 1
+    report = (out / "report.md").read_text()
+    assert "| metric | baseline | ersm | mrf |" in report
+    assert "](report/compare_masks.png)" in report
+    assert (out / "report" / "compare_masks.png").read_bytes()[:8] == PNG_MAGIC
+    stamps = {p: p.stat().st_mtime_ns for p in [*out.glob("runs/*/checkpoint.pt"),
+                                                 *out.glob("report/runs/*/metrics.json")]}
+    assert len(stamps) == 6
+    assert main(["demo", "--out", str(out), "--n", "24", "--epochs", "1", "-q"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # resumed and cached: no rework
+
+
+def _check_outputs_subset(out: Path) -> None:
+    """The picture step's files are there (the story adds more beside them)."""
+    names = {p.name for p in out.iterdir()}
+    assert {"demo.json", "mask.png", "overlay.png", "report.md", "story.json", "data", "runs",
+            "report"} <= names

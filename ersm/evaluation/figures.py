@@ -1,0 +1,209 @@
+"""PNG figures of an evaluation (matplotlib, Agg, written atomically).
+
+- :func:`curves_figure`: deletion / insertion curves of every ranking, per mode
+  (random: mean over seeds with a ±1 std band);
+- :func:`panels_figure`: image, ground truth, learned keep probabilities, solved mask and
+  Grad-CAM for a few images; :func:`compare_panels_figure` puts several runs side by side;
+- :func:`histogram_figure`: keep-probability histogram;
+- :func:`landscape_figure`: the solved mask's energy against random same-size masks and
+  locally perturbed masks, and the optimal energy and mask size along λ and γ sweeps;
+- :func:`compare_bars_figure`: grouped bars of chosen metrics across runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..io.atomic import atomic_write
+from .rankings import RANKINGS
+
+COLOURS: dict[str, str] = {"energy": "tab:red", "magnitude": "tab:blue", "random": "tab:gray",
+                           "gradcam": "tab:green", "mask": "tab:purple"}
+
+
+def new_figure(width: float, height: float, wspace: float = 0.45) -> Figure:
+    """A figure with an Agg canvas (no pyplot state) and fixed margins (layout engines are
+    slow on figures with many panels)."""
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.08, right=0.92, bottom=0.12, top=0.88, wspace=wspace, hspace=0.5)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically."""
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+
+
+def curves_figure(curves: Mapping[str, Sequence[float]], mode: str, kinds: Sequence[str],
+                  path: str | os.PathLike, title: str = "") -> Path:
+    """One panel per curve kind: the true-class probability against the fraction removed."""
+    fig = new_figure(4.0 * len(kinds), 3.4)
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    x = np.asarray(curves["x"])
+    for ax, kind in zip(axes, kinds):
+        for name in RANKINGS:
+            y = curves.get(f"{kind}.{mode}.{name}")
+            if y is None:
+                continue
+            ax.plot(x, y, color=COLOURS[name], label=name)
+            std = curves.get(f"{kind}.{mode}.{name}_std")
+            if std is not None:
+                ax.fill_between(x, np.subtract(y, std), np.add(y, std), color=COLOURS[name],
+                                alpha=0.2, linewidth=0)
+        ax.set(title=f"{kind} ({mode})", ylim=(0, 1.02),
+               xlabel="fraction of tokens " + ("added" if kind == "insertion" else "removed"),
+               ylabel="true-class probability")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def _show(ax: Any, image: np.ndarray | None, title: str, **kwargs: Any) -> None:
+    if image is not None:
+        ax.imshow(image, interpolation="nearest", **kwargs)
+    else:
+        ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _row(panels: Mapping[str, np.ndarray], i: int) -> list[tuple[np.ndarray, str, dict]]:
+    """The (array, title, imshow options) of one image's learned / solved / Grad-CAM panels
+    that this run has (a model without a mask layer has only Grad-CAM)."""
+    cam = panels["gradcam"][i] if "gradcam" in panels else None
+    cam = None if cam is None else cam / max(float(cam.max()), 1e-12)
+    row = [(panels["keep_prob"][i] if "keep_prob" in panels else None, "learned p",
+            {"cmap": "viridis", "vmin": 0, "vmax": 1}),
+           (panels["solved"][i] if "solved" in panels else None, "solved mask",
+            {"cmap": "gray", "vmin": 0, "vmax": 1}),
+           (cam, "Grad-CAM", {"cmap": "inferno", "vmin": 0, "vmax": 1})]
+    return [entry for entry in row if entry[0] is not None]
+
+
+def panels_figure(panels: Mapping[str, np.ndarray], path: str | os.PathLike,
+                  classes: Sequence[str] | None = None, title: str = "") -> Path:
+    """Rows of image, ground truth, learned probabilities, solved mask, Grad-CAM."""
+    return compare_panels_figure({"": panels}, path, classes, title)
+
+
+def compare_panels_figure(runs: Mapping[str, Mapping[str, np.ndarray]], path: str | os.PathLike,
+                          classes: Sequence[str] | None = None, title: str = "") -> Path:
+    """The same images for several runs: image and GT, then each run's panels."""
+    first = next(iter(runs.values()))
+    rows = len(first["image"])
+    widths = {run: len(_row(panels, 0)) if rows else 0 for run, panels in runs.items()}
+    cols = 2 + sum(widths.values())
+    fig = new_figure(1.5 * cols, 1.75 * max(rows, 1), wspace=0.15)
+    axes = fig.subplots(max(rows, 1), cols, squeeze=False)
+    for i in range(rows):
+        label = int(first["label"][i]) if "label" in first else None
+        name = classes[label] if classes is not None and label is not None else label
+        _show(axes[i, 0], first["image"][i], f"image\n({name})")
+        _show(axes[i, 1], first["gt"][i] if "gt" in first else None, "ground\ntruth",
+              cmap="gray", vmin=0, vmax=1)
+        col = 2
+        for run, panels in runs.items():
+            for image, what, options in _row(panels, i):
+                _show(axes[i, col], image, f"{run}\n{what}" if run else what, **options)
+                col += 1
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def histogram_figure(counts: Sequence[float], edges: Sequence[float], path: str | os.PathLike,
+                     title: str = "") -> Path:
+    """Bar chart of the keep-probability histogram (fractions of all tokens)."""
+    fig = new_figure(4.5, 3.2)
+    ax = fig.subplots()
+    counts = np.asarray(counts, dtype=np.float64)
+    edges = np.asarray(edges)
+    if counts.size:
+        ax.bar(edges[:-1], counts / max(counts.sum(), 1), width=np.diff(edges), align="edge",
+               edgecolor="black", color="tab:purple")
+    ax.set(xlabel="keep probability", ylabel="fraction of tokens", xlim=(0, 1),
+           title=title or "learned keep probabilities")
+    return save(fig, path)
+
+
+def landscape_figure(landscape: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """Per image: energies of random / perturbed masks vs the optimum; λ and γ sweeps."""
+    rows = max(len(landscape), 1)
+    fig = new_figure(12.0, 2.8 * rows, wspace=0.75)
+    axes = fig.subplots(rows, 3, squeeze=False)
+    for i, item in enumerate(landscape):
+        ax = axes[i, 0]
+        families = {"random": item["random"], **{f"flip {k}": v for k, v in item["flips"].items()}}
+        ax.boxplot(list(families.values()), showfliers=False)
+        ax.set_xticks(range(1, len(families) + 1), list(families), fontsize=7)
+        ax.axhline(item["optimum"], color="tab:red", label="solved")
+        ax.set(title=f"image {i}: mask energies", ylabel="energy")
+        ax.legend(fontsize=7)
+        for ax, key, symbol in ((axes[i, 1], "sweep_unary", "λ"),
+                                (axes[i, 2], "sweep_pairwise", "γ")):
+            data = item[key]
+            ax.semilogx(data["factors"], data["energy"], "o-", color="tab:red")
+            ax.set(xlabel=f"{symbol} factor", ylabel="optimal energy",
+                   title=f"image {i}: {symbol} sweep")
+            twin = ax.twinx()
+            twin.semilogx(data["factors"], data["size"], "s--", color="tab:blue")
+            twin.set(ylabel="kept fraction", ylim=(-0.02, 1.02))
+    if not landscape:
+        axes[0, 0].text(0.5, 0.5, "no mask layer", ha="center", transform=axes[0, 0].transAxes)
+    return save(fig, path)
+
+
+def compare_bars_figure(values: Mapping[str, Mapping[str, float | None]], keys: Sequence[str],
+                        path: str | os.PathLike, title: str = "") -> Path:
+    """Grouped bars: one group per metric key, one bar per run (missing values skipped)."""
+    runs = list(values)
+    fig = new_figure(max(6.0, 0.9 * len(keys) * max(len(runs), 1) * 0.5 + 2), 3.8)
+    ax = fig.subplots()
+    width = 0.8 / max(len(runs), 1)
+    for r, run in enumerate(runs):
+        heights = [values[run].get(k) for k in keys]
+        xs = [i + r * width for i, h in enumerate(heights) if h is not None]
+        ax.bar(xs, [h for h in heights if h is not None], width=width, label=run)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))], keys, rotation=30,
+                  ha="right", fontsize=7)
+    ax.set(ylim=(0, 1.02), title=title)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    return save(fig, path)
+
+
+def run_figures(result: Mapping[str, Any], panels: Mapping[str, np.ndarray],
+                out: str | os.PathLike) -> dict[str, str]:
+    """All figures of one evaluation into ``out``; returns ``{kind: file name}``."""
+    out = Path(out)
+    meta, settings = result["meta"], result["meta"]["settings"]
+    title = f"{meta['name']} ({meta['model']})"
+    files = {}
+    for mode in settings["modes"]:
+        files[f"curves_{mode}"] = curves_figure(result["curves"], mode, settings["curves"],
+                                                out / f"curves_{mode}.png", title).name
+    if len(panels.get("image", [])):
+        files["panels"] = panels_figure(panels, out / "masks.png", meta["classes"], title).name
+    if result["histograms"]["keep_prob"]:
+        files["histogram"] = histogram_figure(result["histograms"]["keep_prob"],
+                                              result["histograms"]["edges"],
+                                              out / "keep_hist.png", title).name
+    if result["landscape"]:
+        files["landscape"] = landscape_figure(result["landscape"], out / "landscape.png").name
+    return files
+
+
+__all__ = ["COLOURS", "compare_bars_figure", "compare_panels_figure", "curves_figure",
+           "histogram_figure", "landscape_figure", "new_figure", "panels_figure", "run_figures",
+           "save"]

@@ -27,7 +27,7 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
                    help="removal modes, comma-separated (default: feature,pixel)")
     p.add_argument("--seeds", type=int, default=3, help="random orders averaged (default: 3)")
     p.add_argument("--steps", type=int, default=16, help="points per curve minus one (default: 16)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--limit", type=int, help="evaluate N images spread evenly over the split")
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     p.add_argument("--feature-fill", choices=("zero", "mean"), default="zero",
                    help="removed feature tokens become (default: zero)")

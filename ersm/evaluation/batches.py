@@ -90,11 +90,25 @@ def background_lookup(data: str | os.PathLike) -> dict[str, int] | None:
     return {row["path"]: row["background"] for row in read_items(data)}
 
 
+def chosen_images(total: int, limit: int | None) -> list[int]:
+    """The dataset positions evaluated: all, or ``limit`` spread evenly over the split (so a
+    class-sorted split keeps every class).
+
+    Example:
+        >>> chosen_images(10, 4), chosen_images(3, None)
+        ([0, 3, 6, 9], [0, 1, 2])
+    """
+    if limit is None or limit >= total:
+        return list(range(total))
+    return np.linspace(0, total - 1, limit).round().astype(np.int64).tolist()
+
+
 def iterate(dataset: SampleDataset, settings: EvalSettings, lookup: dict[str, int] | None,
             progress: bool = True, desc: str = "evaluate") -> Iterator[Batch]:
-    """Batches of the first ``settings.limit`` images, in dataset order."""
-    count = len(dataset) if settings.limit is None else min(settings.limit, len(dataset))
-    loader = DataLoader(Subset(dataset, range(count)), batch_size=settings.batch_size,
+    """Batches of the images :func:`chosen_images` picks, in dataset order; ``Batch.index``
+    counts positions among the chosen images."""
+    chosen = chosen_images(len(dataset), settings.limit)
+    loader = DataLoader(Subset(dataset, chosen), batch_size=settings.batch_size,
                         shuffle=False, collate_fn=collate)
     device, start = torch.device(settings.device), 0
     for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
@@ -109,7 +123,8 @@ def iterate(dataset: SampleDataset, settings: EvalSettings, lookup: dict[str, in
 
 
 def split_size(dataset: SampleDataset, settings: EvalSettings) -> int:
-    return len(dataset) if settings.limit is None else min(settings.limit, len(dataset))
+    """Number of images evaluated."""
+    return len(chosen_images(len(dataset), settings.limit))
 
 
 def nan_where(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -148,5 +163,5 @@ def display_images(images: torch.Tensor) -> torch.Tensor:
     return (images * std + mean).clamp(0, 1).permute(0, 2, 3, 1)
 
 
-__all__ = ["Batch", "Keeper", "Means", "background_lookup", "display_images", "iterate",
-           "nan_where", "open_eval_split", "split_size"]
+__all__ = ["Batch", "Keeper", "Means", "background_lookup", "chosen_images", "display_images",
+           "iterate", "nan_where", "open_eval_split", "split_size"]

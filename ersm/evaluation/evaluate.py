@@ -38,7 +38,7 @@ from .sparsity import SPARSITY_KEYS
 
 METRICS_FILE = "metrics.json"
 PANELS_FILE = "panels.npz"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def landscape_summary(energies: dict[str, np.ndarray], backend: str,

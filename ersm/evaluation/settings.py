@@ -26,7 +26,7 @@ class EvalSettings:
         feature_fill: ``"zero"`` or ``"mean"`` (feature mode).
         pixel_fill: ``"blur"``, ``"mean"`` or ``"zero"`` (pixel mode).
         batch_size: images per batch.
-        limit: evaluate only the first ``limit`` images (None: all).
+        limit: evaluate ``limit`` images spread evenly over the split (None: all).
         levels: occlusion levels.
         panels: images in the mask panels.
         landscape: images in the energy-landscape view.

@@ -192,7 +192,7 @@ class StoryResult:
         return "\n".join(lines)
 
 
-STORY_KEYS: tuple[str, ...] = ("accuracy", "iou.solved", "iou.learned",
+STORY_KEYS: tuple[str, ...] = ("accuracy", "iou.solved", "iou.learned", "iou.solved_matched",
                                "deletion_auc.feature.energy", "deletion_auc.feature.magnitude",
                                "deletion_auc.feature.random", "occlusion.roi_masked")
 
@@ -252,7 +252,7 @@ def run_story(out_dir: str | os.PathLike = "ersm-demo", n: int = 800, epochs: in
     3. baseline, ERSM-layer and MRF-layer small CNNs trained in ``OUT/runs/<name>``
        (resumable: an interrupted story continues where it stopped);
     4. :func:`ersm.evaluation.compare_runs` into ``OUT/report`` (masks solved with
-       ``backend``; the first ``limit`` test images, ``steps`` curve steps);
+       ``backend``; ``limit`` test images spread over the split, ``steps`` curve steps);
     5. ``OUT/report.md``: the story in short, with mask panels; ``OUT/story.json``.
 
     Args:

@@ -10,6 +10,7 @@ import pytest
 
 from ersm.cli.main import main
 from ersm.evaluation import EvalSettings, compare_runs, evaluate_run, load_metrics
+from ersm.evaluation.batches import chosen_images
 from ersm.evaluation.rankings import RANKINGS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -70,6 +71,12 @@ def test_curves_start_at_the_model_probability(mrf_report):
     starts = [curves[f"deletion.{mode}.{name}"][0] for mode in ("feature", "pixel")
               for name in ("energy", "magnitude", "gradcam", "mask", "random")]
     np.testing.assert_allclose(starts, starts[0], rtol=1e-5)
+
+
+def test_limit_spreads_images_over_the_split():
+    assert chosen_images(10, 4) == [0, 3, 6, 9]
+    assert chosen_images(200, 128)[-1] == 199 and len(set(chosen_images(200, 128))) == 128
+    assert chosen_images(3, None) == chosen_images(3, 5) == [0, 1, 2]
 
 
 def test_baseline_run_has_null_energy_metrics(tiny_runs, tiny_data, tmp_path):

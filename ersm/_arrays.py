@@ -24,19 +24,13 @@ def to_numpy(x: Any, dtype: Any = None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def like(x: np.ndarray, reference: Any) -> Any:
-    """Return ``x`` as the array type (and device) of ``reference``."""
+def like(x: np.ndarray, reference: Any, same_dtype: bool = False) -> Any:
+    """Return ``x`` as the array type (and device) of ``reference``; with
+    ``same_dtype`` also cast it to ``reference``'s dtype."""
     if is_torch(reference):
         import torch
 
-        return torch.from_numpy(np.ascontiguousarray(x)).to(reference.device)
-    return x
+        out = torch.from_numpy(np.ascontiguousarray(x)).to(reference.device)
+        return out.to(reference.dtype) if same_dtype else out
+    return np.asarray(x, dtype=reference.dtype) if same_dtype else x
 
-
-def namespace(x: Any) -> Any:
-    """The array module for ``x``: ``torch`` or ``numpy``."""
-    if is_torch(x):
-        import torch
-
-        return torch
-    return np

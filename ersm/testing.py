@@ -32,9 +32,3 @@ def brute_force_mask(energy: GridEnergy) -> np.ndarray:
 
     return brute_force_masks(*energy.numpy())
 
-
-def min_energy(energy: GridEnergy) -> np.ndarray:
-    """Minimum energy per sample by enumeration, ``(B,)`` float64 NumPy."""
-    batched = energy if energy.batched else GridEnergy(*energy.numpy(), energy.connectivity,
-                                                       energy.constant_array())
-    return np.asarray(batched.energy(brute_force_mask(batched)), np.float64)

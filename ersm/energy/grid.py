@@ -184,9 +184,8 @@ class GridEnergy:
         """Batched sub-energy for samples ``index`` (int, slice or index array)."""
         if isinstance(index, int):
             index = slice(index, index + 1) if index != -1 else slice(-1, None)
-        const = self.constant_array()[to_numpy(np.arange(self.batch_size))[index]]
         return GridEnergy(self.unary[index], self.pairwise[index], self.connectivity,
-                          like(const, self.unary))
+                          like(self.constant_array()[index], self.unary))
 
     def __repr__(self) -> str:
         return (f"GridEnergy(B={self.batch_size}, H={self.height}, W={self.width}, "

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._arrays import is_torch
+from .._arrays import like as like_array
 from .._validation import ShapeError, check_array_like, check_finite, check_real_dtype
 from .offsets import OFFSETS, edge_slices, num_channels, valid_edge_mask
 
@@ -87,17 +88,9 @@ def _valid_mean(values: Any, connectivity: int) -> Any:
     return total / max(count, 1)
 
 
-def _as_like(x: np.ndarray, like: Any) -> Any:
-    if is_torch(like):
-        import torch
-
-        return torch.as_tensor(x, dtype=like.dtype, device=like.device)
-    return x.astype(like.dtype)
-
-
 def _edge_lengths(connectivity: int, like: Any) -> Any:
     lengths = np.array([math.hypot(*OFFSETS[k]) for k in range(num_channels(connectivity))])
-    return _as_like(lengths, like)
+    return like_array(lengths, like, same_dtype=True)
 
 
 def contrast_weights(image: Any, gamma: float = 1.0, sigma: float | None = None,
@@ -133,7 +126,8 @@ def contrast_weights(image: Any, gamma: float = 1.0, sigma: float | None = None,
     w = gamma * (sq / two_sigma_sq * -1).exp() if is_torch(sq) else gamma * np.exp(-sq / two_sigma_sq)
     if scale_by_distance:
         w = w / _edge_lengths(connectivity, w)[:, None, None]
-    w = w * _as_like(valid_edge_mask(f.shape[-2], f.shape[-1], connectivity), w)  # 0 off-grid
+    valid = valid_edge_mask(f.shape[-2], f.shape[-1], connectivity)
+    w = w * like_array(valid, w, same_dtype=True)  # 0 off-grid
     return w if batched else w[0]
 
 

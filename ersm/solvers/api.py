@@ -18,7 +18,7 @@ def _check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
     params = inspect.signature(spec.run).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    accepted = [n for n in list(params)[2:]]
+    accepted = list(params)[2:]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(
@@ -62,9 +62,8 @@ def solve(energy: GridEnergy, backend: str = "graphcut", **options: Any) -> Solv
     """
     spec = get_backend(backend)
     if not spec.is_available:
-        missing = [m for m in spec.requires]
         raise ImportError(
-            f"backend {backend!r} needs {missing}: pip install 'ersm[{spec.extra}]'"
+            f"backend {backend!r} needs {list(spec.requires)}: pip install 'ersm[{spec.extra}]'"
         )
     check_energy_for(spec, energy)
     _check_options(spec, options)

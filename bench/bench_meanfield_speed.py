@@ -5,10 +5,12 @@ checked against the NumPy reference before timing. Reports medians of repeats (w
 clock and process CPU time — this machine is shared, so CPU time is the steadier one)
 with 1 and 2 threads, ratios to torch, a dense-CRF reference point when ``pydensecrf``
 (``pip install pydensecrf2``) is importable, and — only with a usable GPU and cupy —
-the CuPy kernels' effective memory bandwidth. Usage::
+the CuPy kernels against torch CUDA and the exact CPU cut, with their effective memory
+bandwidth. Usage::
 
     python bench/bench_meanfield_speed.py            # writes bench/results/meanfield_speed.json
     python bench/bench_meanfield_speed.py --quick    # few repeats (smoke)
+    python bench/bench_meanfield_speed.py --gpu-only # a device machine: only the GPU table
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numba
 import numpy as np
 import torch
 
+import ersm
 from ersm.solvers.meanfield._common import check_options
 from ersm.solvers.meanfield.cupy_kernel import FUSED_MAX_TOKENS, cupy_available
 from ersm.solvers.meanfield.numba_kernel import meanfield_numba
@@ -112,44 +115,78 @@ def densecrf_case(batch: int, size: int, iters: int, repeats: int) -> dict | Non
             "s_per_iteration_cpu": times["cpu_s"] / iters}
 
 
-def gpu_bandwidth(repeats: int, iters: int = 30) -> list[dict]:
-    """Effective bandwidth of the CuPy kernels (skipped without cupy and a GPU).
+GPU_CASES = ((4096, 28), (256, 112), (8, 1024))
 
-    ``compulsory``: each array read or written once per call (unary, pairwise, q in, q
-    out). ``per_sweep``: what an unfused implementation moves every sweep (unary,
-    pairwise, q read and written), times the sweeps — the fused kernel's advantage.
+
+def _gpu_timed(fn: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of ``repeats`` synchronised calls (after one warm-up call)."""
+    import cupy
+
+    fn()
+    cupy.cuda.Device().synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        cupy.cuda.Device().synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gpu_cases(repeats: int, iters: int = 30) -> list[dict]:
+    """CuPy kernels vs torch CUDA (same sweeps) vs the exact CPU graph cut, and the CuPy
+    kernels' effective bandwidth; ``[]`` without cupy and a GPU.
+
+    ``per_sweep_gb_s``: the bytes a sweep must move if every sweep went through global
+    memory (θ, K weights, q read and written) times the sweeps, over the time. The fused
+    and tiled kernels touch global memory less often, so this *effective* figure may
+    exceed the peak; ``compulsory_gb_s`` counts every array once per call.
     """
     if not cupy_available():
         return []
     import cupy
+    import torch
 
-    from ersm.solvers.meanfield.cupy_kernel import meanfield_cupy
+    from ersm.solvers.meanfield.cupy_kernel import meanfield_cupy, plan_tiles
+    from ersm.solvers.meanfield.torch_impl import meanfield_torch
 
-    device = cupy.cuda.Device()
-    attrs = device.attributes
+    attrs = cupy.cuda.Device().attributes
     peak = 2 * attrs["MemoryClockRate"] * 1e3 * attrs["GlobalMemoryBusWidth"] / 8
+    name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     rows = []
-    for batch, size in ((4096, 28), (256, 112), (8, 1024)):
+    for batch, size in GPU_CASES:
+        energy = random_grid_energy(batch, size, size, 4, seed=1)
+        exact_s = _timed(lambda: ersm.solve(energy, backend="graphcut"), 1)["wall_s"]
         for dtype in (np.float32, np.float64):
-            energy = random_grid_energy(batch, size, size, 4, seed=1)
-            u, p = (cupy.asarray(a.astype(dtype)) for a in energy.numpy())
-            q0 = cupy.full(u.shape, 0.5, dtype)
-            options = check_options(iters, 1.0, 1.0, 0.0, "parallel")
+            for schedule in ("parallel", "checkerboard"):
+                u, p = (cupy.asarray(a.astype(dtype)) for a in energy.numpy())
+                q0 = cupy.full(u.shape, 0.5, dtype)
+                tu, tp, tq = (torch.from_dlpack(a) for a in (u, p, q0))
+                options = check_options(iters, 1.0, 1.0, 0.0, schedule)
 
-            def run() -> None:
-                meanfield_cupy(u, p, q0, options)
-                cupy.cuda.Device().synchronize()
+                def run_cupy() -> Any:
+                    return meanfield_cupy(u, p, q0, options)[0]
 
-            seconds = _timed(run, repeats)["wall_s"]
-            item, tokens = np.dtype(dtype).itemsize, batch * size * size
-            compulsory = tokens * item * (1 + 2 + 2)
-            per_sweep = tokens * item * (1 + 2 + 2) * iters
-            rows.append({"batch": batch, "size": size, "dtype": np.dtype(dtype).name,
-                         "fused": size * size <= FUSED_MAX_TOKENS, "seconds": seconds,
-                         "compulsory_gb_s": compulsory / seconds / 1e9,
-                         "per_sweep_gb_s": per_sweep / seconds / 1e9,
-                         "peak_gb_s": peak / 1e9,
-                         "per_sweep_fraction_of_peak": per_sweep / seconds / peak})
+                def run_torch() -> Any:
+                    with torch.no_grad():
+                        return meanfield_torch(tu, tp, tq, options)[0]
+
+                np.testing.assert_allclose(cupy.asnumpy(run_cupy()), run_torch().cpu().numpy(),
+                                           atol=1e-4 if dtype == np.float32 else 1e-10)
+                cupy_s, torch_s = _gpu_timed(run_cupy, repeats), _gpu_timed(run_torch, repeats)
+                item, tokens = np.dtype(dtype).itemsize, batch * size * size
+                per_sweep = tokens * item * (1 + 2 + 2) * iters
+                path = ("fused" if size * size <= FUSED_MAX_TOKENS else
+                        str(plan_tiles(2, item, schedule)))
+                rows.append({"device": name, "batch": batch, "size": size,
+                             "dtype": np.dtype(dtype).name, "schedule": schedule,
+                             "iters": iters, "path": path, "cupy_s": cupy_s, "torch_s": torch_s,
+                             "exact_cpu_s": exact_s, "cupy_vs_torch": torch_s / cupy_s,
+                             "cupy_vs_exact_cpu": exact_s / cupy_s,
+                             "compulsory_gb_s": tokens * item * 5 / cupy_s / 1e9,
+                             "per_sweep_gb_s": per_sweep / cupy_s / 1e9, "peak_gb_s": peak / 1e9,
+                             "per_sweep_fraction_of_peak": per_sweep / cupy_s / peak})
+                print(rows[-1])
     return rows
 
 
@@ -172,10 +209,17 @@ def render_markdown(results: dict) -> str:
                      f"{d['s_per_iteration_cpu'] * 1e3:.2f} ms per iteration for "
                      f"{d['batch']}x{d['size']}², 1 thread (amortised over {d['iters']} "
                      "iterations, per-map setup included)")
+    if results["gpu"]:
+        lines += ["", f"GPU: {results['gpu'][0]['device']}, peak "
+                  f"{results['gpu'][0]['peak_gb_s']:.0f} GB/s, 4-conn, "
+                  f"{results['gpu'][0]['iters']} sweeps", "",
+                  "workload | path | cupy | torch CUDA | cupy/torch | exact CPU / cupy | "
+                  "effective GB/s (% of peak)", "---|---|---|---|---|---|---"]
     for g in results["gpu"]:
-        lines.append(f"- GPU {g['batch']}x{g['size']}² {g['dtype']}: {g['seconds'] * 1e3:.2f} ms,"
-                     f" {g['per_sweep_gb_s']:.0f} GB/s per-sweep equivalent "
-                     f"({100 * g['per_sweep_fraction_of_peak']:.0f}% of peak)")
+        lines.append(f"{g['batch']}x{g['size']}² {g['dtype']} {g['schedule']} | {g['path']} | "
+                     f"{g['cupy_s'] * 1e3:.2f} ms | {g['torch_s'] * 1e3:.2f} ms | "
+                     f"{g['cupy_vs_torch']:.1f}x | {g['cupy_vs_exact_cpu']:.0f}x | "
+                     f"{g['per_sweep_gb_s']:.0f} ({100 * g['per_sweep_fraction_of_peak']:.0f}%)")
     return "\n".join(lines)
 
 
@@ -183,6 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU tables")
     parser.add_argument("--out", default=str(HERE / "results" / "meanfield_speed.json"))
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
@@ -192,7 +237,7 @@ def main() -> None:
                "torch": torch.__version__, "date": str(date.today()),
                "load_average": [round(x, 2) for x in os.getloadavg()], "repeats": repeats,
                "cpu": [], "densecrf": None, "gpu": []}
-    for threads in sorted({1, min(2, cores)}):
+    for threads in [] if args.gpu_only else sorted({1, min(2, cores)}):
         for dtype in (np.float32, np.float64):
             for schedule in ("parallel", "checkerboard"):
                 for connectivity in (4, 8):
@@ -201,8 +246,9 @@ def main() -> None:
                     print(render_markdown({**results, "cpu": results["cpu"][-1:]}).splitlines()[-1])
     numba.set_num_threads(1)
     torch.set_num_threads(1)
-    results["densecrf"] = densecrf_case(256, 28, 30, max(1, repeats // 3))
-    results["gpu"] = gpu_bandwidth(repeats)
+    if not args.gpu_only:
+        results["densecrf"] = densecrf_case(256, 28, 30, max(1, repeats // 3))
+    results["gpu"] = gpu_cases(repeats)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(render_markdown(results))

@@ -23,22 +23,23 @@ __device__ __forceinline__ int colour_of(int y, int x, int K) {
     return K == 2 ? ((y + x) & 1) : (((y & 1) << 1) | (x & 1));
 }
 
-// (theta + sum_j w_ij (1 - 2 q_j)) / T for token (y, x) of one sample; q may live in shared
-// or global memory.
+// (theta + sum_j w_ij (1 - 2 q_j)) / T for token (gy, gx) of an H x W grid. The token's values
+// sit at index i of arrays with row stride `stride` and channel stride `plane`: the whole map
+// (i = gy * W + gx, stride = W, plane = H * W) or a shared-memory window (local coordinates).
+// Neighbours outside the grid are skipped; those inside must lie inside the arrays.
 template <typename T>
-__device__ __forceinline__ T preactivation(const T* theta, const T* w, const T* q, int y, int x,
-                                           int H, int W, int K, T inv_t) {
-    const int HW = H * W;
-    T field = theta[y * W + x];
+__device__ __forceinline__ T preactivation(const T* theta, const T* w, const T* q, int i,
+                                           int stride, int plane, int gy, int gx, int H, int W,
+                                           int K, T inv_t) {
+    T field = theta[i];
     for (int k = 0; k < K; ++k) {
         const int dy = OFFSET_Y[k], dx = OFFSET_X[k];
-        const int y1 = y + dy, x1 = x + dx;  // edge leaving (y, x)
-        if (y1 < H && x1 >= 0 && x1 < W) {
-            field += w[k * HW + y * W + x] * (T(1) - T(2) * q[y1 * W + x1]);
+        const int j = dy * stride + dx;
+        if (gy + dy < H && gx + dx >= 0 && gx + dx < W) {  // edge leaving the token
+            field += w[k * plane + i] * (T(1) - T(2) * q[i + j]);
         }
-        const int y0 = y - dy, x0 = x - dx;  // edge arriving from (y0, x0)
-        if (y0 >= 0 && x0 >= 0 && x0 < W) {
-            field += w[k * HW + y0 * W + x0] * (T(1) - T(2) * q[y0 * W + x0]);
+        if (gy - dy >= 0 && gx - dx >= 0 && gx - dx < W) {  // edge arriving from i - j
+            field += w[k * plane + i - j] * (T(1) - T(2) * q[i - j]);
         }
     }
     return field * inv_t;
@@ -97,7 +98,7 @@ __global__ void meanfield_fused(const T* __restrict__ unary, const T* __restrict
                     const T old = qs[i];
                     fresh[t] = old;
                     if (!checkerboard || colour_of(y, x, K) == colour) {
-                        const T a = preactivation(theta, w, qs, y, x, H, W, K, inv_t);
+                        const T a = preactivation(theta, w, qs, i, W, HW, y, x, H, W, K, inv_t);
                         fresh[t] = old + alpha * (sigmoid_neg(a) - old);
                         delta = fmax(delta, fabs(fresh[t] - old));
                     }
@@ -130,57 +131,76 @@ __device__ __forceinline__ void atomic_max_nonneg(double* address, double value)
               static_cast<unsigned long long>(__double_as_longlong(value)));
 }
 
-// One colour class of one sweep for maps too large for shared memory: one thread per token
-// over the whole batch (n = B * H * W), q in global memory. parallel: src != dst and colour
-// < 0; checkerboard: src == dst (in place), one launch per colour. Frozen samples (active[b]
-// == 0) are copied through. delta[b] receives the largest change (atomic max of non-negative
-// floats compared as unsigned integers).
+// Maps too large for one block (temporal tiling). Block (tx, ty, b) owns the tile x tile
+// interior starting at (ty * tile, tx * tile) of sample b and loads the window around it,
+// widened by `halo` on every side, into shared memory: theta, w and q (two q buffers for the
+// parallel schedule, one for checkerboard, which updates in place). It then runs sweeps[b]
+// sweeps there. Pass p (one colour class of one sweep) updates local rows and columns
+// p + 1 .. L - 2 - p (L = tile + 2 halo) and reads one token further out, so values stay
+// exact on a region that shrinks by one token per pass; the host keeps sweeps[b] * colours
+// <= halo, so the interior is exact at the end and is written to q_out (q_in and q_out are
+// different buffers: neighbouring blocks read their halos from q_in).
+// sweeps[b] < 0 leaves sample b untouched; 0 copies it through. delta[b * max_sweeps + s]
+// receives the largest change of sweep s over interior tokens (atomic max, zeroed by the host).
+// Dynamic shared memory: L * L * (K + 2 + !checkerboard) * sizeof(T).
 template <typename T>
-__global__ void meanfield_sweep(const T* __restrict__ unary, const T* __restrict__ pairwise,
-                                const T* src, T* dst, const int* __restrict__ active,
-                                T* __restrict__ delta, long long n, int H, int W, int K, T inv_t,
-                                T alpha, int colour) {
-    const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const int HW = H * W;
-    T change = T(0);
-    long long b = 0;
-    if (idx < n) {
-        b = idx / HW;
-        const int i = static_cast<int>(idx - b * HW);
-        const int y = i / W, x = i - (i / W) * W;
-        const T old = src[idx];
-        T value = old;
-        if (active[b] && (colour < 0 || colour_of(y, x, K) == colour)) {
-            const T a = preactivation(unary + b * HW, pairwise + b * K * HW, src + b * HW, y, x,
-                                      H, W, K, inv_t);
-            value = old + alpha * (sigmoid_neg(a) - old);
-            change = fabs(value - old);
+__global__ void meanfield_tiled(const T* __restrict__ unary, const T* __restrict__ pairwise,
+                                const T* __restrict__ q_in, T* __restrict__ q_out,
+                                const int* __restrict__ sweeps, T* __restrict__ delta, int H,
+                                int W, int K, T inv_t, T alpha, int checkerboard, int tile,
+                                int halo, int max_sweeps) {
+    const long long b = blockIdx.z;
+    const int todo = sweeps[b];
+    if (todo < 0) return;  // the whole block leaves together
+    extern __shared__ unsigned char shared_raw[];
+    __shared__ T scratch[32];
+    const int L = tile + 2 * halo, n = L * L, HW = H * W;
+    T* th = reinterpret_cast<T*>(shared_raw);
+    T* ws = th + n;
+    T* cur = ws + K * n;
+    T* nxt = checkerboard ? cur : cur + n;
+    const int y0 = blockIdx.y * tile - halo, x0 = blockIdx.x * tile - halo;
+    const T* theta = unary + b * HW;
+    const T* w = pairwise + b * K * HW;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const int gy = y0 + i / L, gx = x0 + i % L;
+        const bool inside = gy >= 0 && gy < H && gx >= 0 && gx < W;
+        const int g = inside ? gy * W + gx : 0;
+        th[i] = inside ? theta[g] : T(0);
+        cur[i] = inside ? q_in[b * HW + g] : T(0);
+        for (int k = 0; k < K; ++k) ws[k * n + i] = inside ? w[k * HW + g] : T(0);
+    }
+    __syncthreads();
+    const int n_colours = checkerboard ? (K == 2 ? 2 : 4) : 1;
+    int pass = 0;
+    for (int s = 0; s < todo; ++s) {
+        T change = T(0);
+        for (int colour = 0; colour < n_colours; ++colour, ++pass) {
+            const int lo = pass + 1, span = L - 2 * lo;
+            for (int t = threadIdx.x; t < span * span; t += blockDim.x) {
+                const int ly = lo + t / span, lx = lo + t % span;
+                const int gy = y0 + ly, gx = x0 + lx, i = ly * L + lx;
+                if (gy < 0 || gy >= H || gx < 0 || gx >= W) continue;
+                if (checkerboard && colour_of(gy, gx, K) != colour) continue;
+                const T old = cur[i];
+                const T a = preactivation(th, ws, cur, i, L, n, gy, gx, H, W, K, inv_t);
+                const T value = old + alpha * (sigmoid_neg(a) - old);
+                nxt[i] = value;
+                if (ly >= halo && ly < halo + tile && lx >= halo && lx < halo + tile) {
+                    change = fmax(change, fabs(value - old));
+                }
+            }
+            __syncthreads();
+            T* swap = cur;  // parallel: the fresh values become current; checkerboard: no-op
+            cur = nxt;
+            nxt = swap;
         }
-        if (src != dst || value != old) dst[idx] = value;
+        change = block_max(change, scratch);
+        if (threadIdx.x == 0 && change > T(0)) atomic_max_nonneg(delta + b * max_sweeps + s, change);
     }
-    // one atomic per warp and sample: lanes of other samples fall back to their own atomic
-    const long long first = __shfl_sync(0xffffffffu, b, 0);
-    const bool same = __all_sync(0xffffffffu, idx >= n || b == first);
-    if (same) {
-        change = warp_max(change);
-        if ((threadIdx.x & 31) == 0 && idx < n && change > T(0)) atomic_max_nonneg(delta + b, change);
-    } else if (idx < n && change > T(0)) {
-        atomic_max_nonneg(delta + b, change);
+    for (int t = threadIdx.x; t < tile * tile; t += blockDim.x) {
+        const int ly = halo + t / tile, lx = halo + t % tile;
+        const int gy = y0 + ly, gx = x0 + lx;
+        if (gy < H && gx < W) q_out[b * HW + gy * W + gx] = cur[ly * L + lx];
     }
-}
-
-// After a sweep: count it for active samples, freeze those that converged, reset delta.
-template <typename T>
-__global__ void meanfield_finish(T* delta, int* active, long long* iterations, bool* converged,
-                                 T tol, int B) {
-    const int b = blockIdx.x * blockDim.x + threadIdx.x;
-    if (b >= B) return;
-    if (active[b]) {
-        iterations[b] += 1;
-        if (delta[b] < tol) {
-            converged[b] = true;
-            active[b] = 0;
-        }
-    }
-    delta[b] = T(0);
 }

@@ -122,6 +122,15 @@ __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
 
 # Tree labels.
 _FREE = 0
+def _numba_has_option(name: str) -> bool:
+    """Whether this Numba's CPU target knows the (possibly private) option ``name``."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:
+        return False
+    return hasattr(CPUTargetOptions, name)
+
+
 _SOURCE = 1
 _SINK = 2
 
@@ -138,7 +147,9 @@ _DIST_INF = np.int64(1) << 60
 # augment/adopt helpers. The three per-step helpers of the main loop are in
 # addition inlined at the Numba-IR level (``inline="always"``), which avoids
 # passing ~10 array structs per call (~20% faster overall).
-_NO_NRT = dict(nogil=True, cache=True, _nrt=False)
+# ``_nrt`` is a private Numba option: where a Numba release drops it the kernels keep the
+# runtime (same results, ~20% slower) instead of failing to compile.
+_NO_NRT = dict(nogil=True, cache=True, **({"_nrt": False} if _numba_has_option("_nrt") else {}))
 _INLINE = dict(_NO_NRT, inline="always")
 
 # (dy, dx) per pairwise channel k, frozen as compile-time constants.

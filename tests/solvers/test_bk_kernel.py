@@ -347,3 +347,11 @@ def test_itertools_brute_force_agrees_with_vectorised():
         for bits in itertools.product([0, 1], repeat=6)
     )
     assert best == pytest.approx(brute_force_min(unary, pairwise), abs=1e-12)
+
+
+def test_private_numba_option_is_optional():
+    """``_nrt=False`` is only passed where this Numba knows the option."""
+    from ersm.solvers import _bk_kernel
+
+    assert not _bk_kernel._numba_has_option("no_such_option")
+    assert ("_nrt" in _bk_kernel._NO_NRT) == _bk_kernel._numba_has_option("_nrt")

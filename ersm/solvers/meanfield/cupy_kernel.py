@@ -217,7 +217,7 @@ def _meanfield_tiled(unary: Any, pairwise: Any, q0: Any, options: MeanFieldOptio
     dtype = unary.dtype.type
     checkerboard = options.schedule == "checkerboard"
     n_k = pairwise.shape[1]
-    grid = (-(-width // plan.tile), -(-height // plan.tile), batch)
+    grid = (-(-width // plan.tile) * -(-height // plan.tile) * batch,)
     shared = plan.window ** 2 * (1 + n_k + (1 if checkerboard else 2)) * unary.itemsize
     src, dst = q0.copy(), xp.empty_like(q0)
     delta = xp.zeros((batch, plan.sweeps), unary.dtype)

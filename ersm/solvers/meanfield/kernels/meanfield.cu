@@ -131,8 +131,10 @@ __device__ __forceinline__ void atomic_max_nonneg(double* address, double value)
               static_cast<unsigned long long>(__double_as_longlong(value)));
 }
 
-// Maps too large for one block (temporal tiling). Block (tx, ty, b) owns the tile x tile
-// interior starting at (ty * tile, tx * tile) of sample b and loads the window around it,
+// Maps too large for one block (temporal tiling). Blocks are numbered over samples, tile rows
+// and tile columns (a 1-D grid: CUDA limits grid y and z to 65535, batches may be larger).
+// Block (b, ty, tx) owns the tile x tile interior starting at (ty * tile, tx * tile) of
+// sample b and loads the window around it,
 // widened by `halo` on every side, into shared memory: theta, w and q (two q buffers for the
 // parallel schedule, one for checkerboard, which updates in place). It then runs sweeps[b]
 // sweeps there. Pass p (one colour class of one sweep) updates local rows and columns
@@ -149,7 +151,9 @@ __global__ void meanfield_tiled(const T* __restrict__ unary, const T* __restrict
                                 const int* __restrict__ sweeps, T* __restrict__ delta, int H,
                                 int W, int K, T inv_t, T alpha, int checkerboard, int tile,
                                 int halo, int max_sweeps) {
-    const long long b = blockIdx.z;
+    const int tiles_x = (W + tile - 1) / tile, tiles_y = (H + tile - 1) / tile;
+    const long long b = blockIdx.x / (tiles_x * tiles_y);
+    const int tile_index = static_cast<int>(blockIdx.x - b * tiles_x * tiles_y);
     const int todo = sweeps[b];
     if (todo < 0) return;  // the whole block leaves together
     extern __shared__ unsigned char shared_raw[];
@@ -159,7 +163,8 @@ __global__ void meanfield_tiled(const T* __restrict__ unary, const T* __restrict
     T* ws = th + n;
     T* cur = ws + K * n;
     T* nxt = checkerboard ? cur : cur + n;
-    const int y0 = blockIdx.y * tile - halo, x0 = blockIdx.x * tile - halo;
+    const int y0 = (tile_index / tiles_x) * tile - halo;
+    const int x0 = (tile_index % tiles_x) * tile - halo;
     const T* theta = unary + b * HW;
     const T* w = pairwise + b * K * HW;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {

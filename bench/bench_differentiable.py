@@ -47,7 +47,10 @@ HERE = Path(__file__).parent
 BATCH = 64
 CASES: dict[str, tuple[str, dict]] = {  # label -> (backend, options)
     "graphcut (no grad)": ("graphcut", {}),
-    "meanfield unrolled, 50 it": ("meanfield", {"iters": 50, "tol": 0.0, "impl": "torch"}),
+    "meanfield unrolled (torch autograd), 50 it": ("meanfield", {"iters": 50, "tol": 0.0,
+                                                                 "impl": "torch"}),
+    "meanfield unrolled (Numba backward), 50 it": ("meanfield", {"iters": 50, "tol": 0.0,
+                                                                 "impl": "numba"}),
     "meanfield_implicit, 50 it": ("meanfield_implicit", {"iters": 50, "tol": 0.0}),
     "ste sigmoid": ("ste", {}),
     "ste meanfield": ("ste", {"surrogate": "meanfield"}),

@@ -87,8 +87,9 @@ def check_init(init: Any, shape: tuple[int, int, int]) -> Any:
         raise ShapeError(f"init must have shape {tuple(shape)} or {tuple(shape[1:])}, "
                          f"got {tuple(init.shape)}")
     check_finite(init, "init")
-    if init.numel() if is_torch(init) else init.size:
-        low, high = float(init.min()), float(init.max())
+    values = init.detach() if is_torch(init) else init
+    if values.numel() if is_torch(values) else values.size:
+        low, high = float(values.min()), float(values.max())
         if low < 0 or high > 1:
             raise ValueRangeError(f"init must hold marginals in [0, 1], got values in "
                                   f"[{low}, {high}]")

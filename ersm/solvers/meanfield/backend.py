@@ -3,8 +3,10 @@
 It minimises the free energy ``F(q) = E_mult(q) − T · H(q)`` over independent
 Bernoulli marginals ``q`` by fixed-point updates
 ``q_i ← σ(−(θ_i + Σ_j w_ij (1 − 2 q_j)) / T)`` and rounds ``mask = q > 0.5``.
-Arrays stay native: NumPy in → NumPy out (Numba by default), torch in → torch out on
-the same device (torch ops on CPU, the CuPy kernel on CUDA when cupy is installed).
+Arrays stay native: NumPy in → NumPy out, torch in → torch out on the same device. On
+CPU the Numba kernels run by default, for torch with gradients through a Numba backward
+(:mod:`.numba_autograd`); on CUDA the CuPy kernels (when cupy is installed) or torch ops
+(unrolled autograd).
 
 Schedules:
 
@@ -30,19 +32,27 @@ from ._common import (check_impl, check_init, check_options, free_energy, numpy_
                       torch_working_dtype)
 
 
-def _pick_impl(impl: str, unary: Any, pairwise: Any) -> str:
-    """``auto``: Numba for NumPy, torch when gradients are wanted, CuPy for other CUDA."""
+def _wants_grad(*arrays: Any) -> bool:
+    """Autograd is on and a torch input requires a gradient."""
+    if not any(is_torch(a) for a in arrays):
+        return False
+    import torch
+
+    return torch.is_grad_enabled() and any(is_torch(a) and a.requires_grad for a in arrays)
+
+
+def _pick_impl(impl: str, unary: Any, pairwise: Any, init: Any) -> str:
+    """``auto``: Numba on CPU (NumPy or torch; differentiable for torch), on CUDA torch
+    when gradients are wanted, else CuPy when usable."""
     if impl != "auto":
         return impl
-    if not is_torch(unary):
+    if not (is_torch(unary) and unary.is_cuda):
         return "numba"
-    if unary.requires_grad or pairwise.requires_grad:
-        return "torch"  # unrolled autograd
-    if unary.is_cuda:
-        from .cupy_kernel import cupy_available
+    if _wants_grad(unary, pairwise, init):
+        return "torch"  # unrolled autograd on the device
+    from .cupy_kernel import cupy_available
 
-        return "cupy" if cupy_available() else "torch"
-    return "torch"
+    return "cupy" if cupy_available() else "torch"
 
 
 def _working_dtype(unary: Any, pairwise: Any) -> np.dtype:
@@ -80,8 +90,10 @@ def _back(x: Any, reference: Any) -> Any:
     return from_cupy(x, reference)
 
 
-def _implementation(impl: str) -> Any:
-    if impl == "numba":
+def _implementation(impl: str, differentiable: bool) -> Any:
+    if impl == "numba" and differentiable:
+        from .numba_autograd import meanfield_numba_autograd as fn
+    elif impl == "numba":
         from .numba_kernel import meanfield_numba as fn
     elif impl == "numpy":
         from .numpy_reference import meanfield_numpy as fn
@@ -109,9 +121,11 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
         schedule: ``"checkerboard"`` (monotone in the free energy) or ``"parallel"``.
         init: warm start, marginals in ``[0, 1]`` of shape ``(B, H, W)`` or ``(H, W)``;
             default 0.5 everywhere (the first sweep then gives ``σ(−θ/T)``).
-        impl: ``"auto"`` (NumPy → ``"numba"``, torch CPU → ``"torch"``, torch CUDA →
-            ``"cupy"`` if usable else ``"torch"``), or force ``"numba"``, ``"numpy"``
-            (the readable reference), ``"torch"`` or ``"cupy"``.
+        impl: ``"auto"`` (CPU, NumPy or torch → ``"numba"``; torch CUDA → ``"torch"``
+            when gradients are wanted, else ``"cupy"`` if usable, else ``"torch"``), or
+            force ``"numba"``, ``"numpy"`` (the readable reference), ``"torch"`` or
+            ``"cupy"``. ``"numba"`` with torch inputs that require gradients runs
+            :mod:`.numba_autograd` (the unrolled gradient, computed in Numba).
 
     Returns:
         dict with ``mask`` ``(B, H, W)`` bool (``q > 0.5``); ``q`` ``(B, H, W)`` in the
@@ -119,22 +133,27 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
         ``free_energy`` ``(B,)`` float64 (``E_mult(q) − T·H(q)``; ``ersm.solve`` adds the
         energy's constant); ``converged`` ``(B,)`` bool — all of the input's array type and device;
         ``iterations`` (int, the most sweeps any sample ran) and ``impl`` (str).
-        With ``impl="torch"`` gradients flow from ``q`` to torch inputs.
+        With ``impl="torch"`` or ``"numba"`` gradients flow from ``q`` to torch inputs
+        (``"torch"`` also supports double backward).
     """
     options = check_options(iters, temperature, damping, tol, schedule)
-    impl = _pick_impl(check_impl(impl), unary, pairwise)
+    impl = _pick_impl(check_impl(impl), unary, pairwise, init)
     dtype = _working_dtype(unary, pairwise)
     init = None if init is None else check_init(init, tuple(unary.shape))
-    convert = _convert(impl, dtype, unary.device if is_torch(unary) else "cpu")
+    # Numba with torch inputs that need gradients: an autograd function on CPU tensors
+    differentiable = impl == "numba" and _wants_grad(unary, pairwise, init)
+    device = "cpu" if differentiable or not is_torch(unary) else unary.device
+    convert = _convert("torch" if differentiable else impl, dtype, device)
     u, p = convert(unary), convert(pairwise)
     q0 = convert(np.full(tuple(unary.shape), 0.5, dtype) if init is None else init)
+    solver = _implementation(impl, differentiable)
     if impl == "cupy":
         from .cupy_kernel import on_stream_of
 
         with on_stream_of(unary):
-            q, iterations, converged = _implementation(impl)(u, p, q0, options)
+            q, iterations, converged = solver(u, p, q0, options)
     else:
-        q, iterations, converged = _implementation(impl)(u, p, q0, options)
+        q, iterations, converged = solver(u, p, q0, options)
     q, converged = _back(q, unary), _back(converged, unary)
     return {
         "mask": q > 0.5,

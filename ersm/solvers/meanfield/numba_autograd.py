@@ -1,23 +1,25 @@
 """Differentiable mean-field on CPU: Numba forward and a hand-written unrolled backward.
 
 The gradient is exactly the one torch autograd computes through the unrolled iterations
-(:mod:`.torch_impl`), but the forward keeps only ``q`` after every sweep
-(``(B, sweeps + 1, H, W)``) and the backward walks the sweeps in reverse in Numba, so
-a small map costs microseconds instead of hundreds of tiny torch ops per sweep.
+(:mod:`.torch_impl`), but the forward (the kernel of :mod:`.numba_kernel`, so the same
+``q`` as without gradients) keeps only ``q`` after every sweep (``(B, sweeps + 1, H, W)``)
+and the backward walks the sweeps in reverse in Numba with the same padded flat layout
+and vectorised loops.
 
-Backward of one pass (one colour class ``C``, or every token for ``parallel``) with
-``s_i = σ(−a_i)``, ``a_i = (θ_i + Σ_j w_ij (1 − 2 q_j)) / T`` and
-``q'_i = q_i + α (s_i − q_i)`` for ``i ∈ C`` (``q'_i = q_i`` otherwise), given
-``g = ∂L/∂q'``::
+In the folded form of the forward, ``a_i = c_i − Σ_j v_ij q_j`` with
+``c_i = (θ_i + Σ_j w_ij) / T`` and ``v_ij = 2 w_ij / T``; a pass (one colour class ``C``,
+or every token for ``parallel``) sets ``q'_i = q_i + α (σ(−a_i) − q_i)`` for ``i ∈ C``.
+Its backward, given ``g = ∂L/∂q'``, with ``s_i = σ(−a_i)``::
 
-    ∂L/∂a_i = −α s_i (1 − s_i) g_i                  (i ∈ C)
-    ∂L/∂θ_i += ∂L/∂a_i / T
-    ∂L/∂w_ij += ∂L/∂a_i / T · (1 − 2 q_j)            (every in-grid neighbour j)
-    ∂L/∂q_j  = [j ∉ C] g_j + [j ∈ C] (1 − α) g_j − 2 Σ_{i ∈ C} w_ij ∂L/∂a_i / T
+    d_i = −α s_i (1 − s_i) g_i  for i ∈ C, else 0          (∂L/∂a_i)
+    ∂L/∂q_j = (1 − α [j ∈ C]) g_j − Σ_i v_ij d_i            (the forward's neighbour sum, on d)
+    ∂L/∂c_i += d_i,   ∂L/∂v_ij += −(d_i q_j + d_j q_i)      (per edge)
 
-Within a checkerboard sweep the ``q`` a pass read is rebuilt from the stored start and
-end of the sweep (classes before the pass already hold their end values). Samples that
-stopped early (``tol``) are differentiated through the sweeps they ran.
+and at the end ``∂L/∂θ_i = ∂L/∂c_i / T``, ``∂L/∂w_ij = (∂L/∂c_i + ∂L/∂c_j) / T +
+2 ∂L/∂v_ij / T``. Within a checkerboard sweep the ``q`` a pass read is rebuilt from the
+stored start and end of the sweep (classes before the pass already hold their end
+values). Samples that stopped early (``tol``) are differentiated through the sweeps they
+ran.
 """
 
 from __future__ import annotations
@@ -25,118 +27,158 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from ..._parallel import run_batch
 from ...energy.offsets import K_TO_CONNECTIVITY, OFFSETS
 from ._common import MeanFieldOptions, colour_classes
+from ._numba_math import sigmoid_neg
+from .numba_kernel import _JIT, CHUNK, _axial, _diagonal, _fold, _sweep
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
 _OFFSETS = np.asarray(OFFSETS, np.int64)
 
 
-@njit(inline="always", **_JIT)
-def _field(theta, weights, offsets, q, y, x):
-    """``θ + Σ_j w_ij (1 − 2 q_j)`` of token ``(y, x)`` over its in-grid neighbours."""
-    n_k, height, width = weights.shape
-    field = theta[y, x]
-    for k in range(n_k):
-        dy, dx = offsets[k, 0], offsets[k, 1]
-        if y + dy < height and 0 <= x + dx < width:
-            field += weights[k, y, x] * (1 - 2 * q[y + dy, x + dx])
-        if y - dy >= 0 and 0 <= x - dx < width:
-            field += weights[k, y - dy, x - dx] * (1 - 2 * q[y - dy, x - dx])
-    return field
+@njit(**_JIT)
+def _unpad(src, pad, dst):
+    """``dst (H, W)`` from the padded flat ``src``."""
+    height, width = dst.shape
+    for y in range(height):
+        for x in range(width):
+            dst[y, x] = src[pad + y * width + x]
 
 
 @njit(**_JIT)
-def _forward_map(theta, weights, offsets, colours, n_colours, history, inv_t, alpha, tol,
-                 iters, checkerboard):
-    """Sweeps from ``history[0]``; ``history[s]`` receives ``q`` after ``s`` sweeps.
+def _pad(src, pad, dst):
+    """The padded flat ``dst`` (padding untouched) from ``src (H, W)``."""
+    height, width = src.shape
+    for y in range(height):
+        for x in range(width):
+            dst[pad + y * width + x] = src[y, x]
 
-    Returns ``(sweeps run, converged)``.
-    """
-    height, width = theta.shape
+
+@njit(**_JIT)
+def _forward_map(theta, weights, offsets, colours, history, inv_t, two_inv_t, alpha, tol,
+                 iters, checkerboard):
+    """:func:`.numba_kernel._solve_map` from ``history[0]``, writing ``q`` after sweep
+    ``s`` to ``history[s]``. Returns ``(sweeps run, converged)``."""
+    n_k, height, width = weights.shape
+    n, pad = height * width, width + 1
+    m, size = n + 2 * pad, max(CHUNK, width)
+    dtype = history.dtype
+    c, v = np.empty(n, dtype), np.empty((n_k, m), dtype)
+    current, other = np.zeros(m, dtype), np.zeros(m, dtype)
+    buf, change = np.empty(size, dtype), np.empty(size, dtype)
+    other = current if checkerboard else other
+    _fold(theta, weights, offsets, inv_t, two_inv_t, pad, c, v)
+    _pad(history[0], pad, current)
     done, converged = 0, False
     while done < iters and not converged:
-        src, dst = history[done], history[done + 1]
-        dst[:, :] = src
-        delta = 0.0
-        for colour in range(n_colours):
-            read = dst if checkerboard else src
-            for y in range(height):
-                for x in range(width):
-                    if checkerboard and colours[y, x] != colour:
-                        continue
-                    a = _field(theta, weights, offsets, read, y, x) * inv_t
-                    old = read[y, x]
-                    value = old + alpha * (1 / (1 + np.exp(a)) - old)
-                    delta = max(delta, abs(value - old))
-                    dst[y, x] = value
+        delta = _sweep(c, v, current, other, colours, buf, change, alpha, pad, width,
+                       checkerboard)
+        current, other = other, current
         done += 1
         converged = delta < tol
+        _unpad(current, pad, history[done])
     return done, converged
 
 
 @njit(**_JIT)
-def _backward_map(theta, weights, offsets, colours, n_colours, history, done, inv_t, alpha,
-                  checkerboard, grad_q, grad_theta, grad_weights, before, out):
-    """Reverse the ``done`` sweeps: ``grad_q`` (``∂L/∂q`` of the result) becomes
-    ``∂L/∂q0``; ``grad_theta``/``grad_weights`` (zeroed) accumulate. ``before`` and
-    ``out`` are ``(H, W)`` scratch."""
-    n_k, height, width = weights.shape
-    g = grad_q
-    for sweep in range(done - 1, -1, -1):
-        start, end = history[sweep], history[sweep + 1]
-        for colour in range(n_colours - 1, -1, -1):
-            for y in range(height):
-                for x in range(width):
-                    late = checkerboard and colours[y, x] < colour
-                    before[y, x] = end[y, x] if late else start[y, x]
-                    member = not checkerboard or colours[y, x] == colour
-                    out[y, x] = (1 - alpha) * g[y, x] if member else g[y, x]
-            for y in range(height):
-                for x in range(width):
-                    if checkerboard and colours[y, x] != colour:
-                        continue
-                    s = 1 / (1 + np.exp(_field(theta, weights, offsets, before, y, x) * inv_t))
-                    da = -alpha * s * (1 - s) * g[y, x] * inv_t
-                    grad_theta[y, x] += da
-                    for k in range(n_k):
-                        dy, dx = offsets[k, 0], offsets[k, 1]
-                        if y + dy < height and 0 <= x + dx < width:
-                            grad_weights[k, y, x] += da * (1 - 2 * before[y + dy, x + dx])
-                            out[y + dy, x + dx] -= 2 * weights[k, y, x] * da
-                        if y - dy >= 0 and 0 <= x - dx < width:
-                            grad_weights[k, y - dy, x - dx] += da * (1 - 2 * before[y - dy, x - dx])
-                            out[y - dy, x - dx] -= 2 * weights[k, y - dy, x - dx] * da
-            g[:, :] = out
+def _pass_backward(c, v, before, g, out, d, grad_c, grad_v, colours, colour, alpha, pad,
+                   width, steps, checkerboard):
+    """One pass in reverse: ``out = ∂L/∂q`` before the pass from ``g`` after it; adds to
+    ``grad_c`` and ``grad_v`` (padded flat, ``d`` is scratch)."""
+    n, eight = c.shape[0], v.shape[0] == 4
+    w, p = uint64(width), uint64(pad)
+    one = alpha / alpha  # 1 in the working dtype (a literal 1 would promote float32 code)
+    zero = alpha - alpha
+    for t in range(uint64(n)):
+        j = t + p
+        a = c[t] - _axial(v, before, j, w)
+        if eight:
+            a -= _diagonal(v, before, j, w)
+        s = sigmoid_neg(a)
+        member = not checkerboard or colours[t] == colour
+        d[j] = -alpha * s * (one - s) * g[j] if member else zero
+        out[j] = g[j] * (one - alpha) if member else g[j]
+    for t in range(uint64(n)):
+        j = t + p
+        total = _axial(v, d, j, w)
+        if eight:
+            total += _diagonal(v, d, j, w)
+        out[j] -= total
+        grad_c[t] += d[j]
+    for k in range(v.shape[0]):
+        step = uint64(steps[k])  # every channel's flat step is positive
+        for t in range(uint64(n)):
+            j = t + p
+            grad_v[k, j] -= d[j] * before[j + step] + d[j + step] * before[j]
 
 
 @njit(**_JIT)
-def _forward_range(start, stop, unary, pairwise, offsets, colours, n_colours, history, inv_t,
+def _backward_map(theta, weights, offsets, colours, history, done, inv_t, two_inv_t, alpha,
+                  checkerboard, grad_q, grad_theta, grad_weights):
+    """Reverse the ``done`` sweeps: ``grad_q (H, W)`` (``∂L/∂q`` of the result) becomes
+    ``∂L/∂q0``; ``grad_theta`` and ``grad_weights`` receive their gradients."""
+    n_k, height, width = weights.shape
+    n, pad = height * width, width + 1
+    m = n + 2 * pad
+    dtype = history.dtype
+    c, v = np.empty(n, dtype), np.empty((n_k, m), dtype)
+    _fold(theta, weights, offsets, inv_t, two_inv_t, pad, c, v)
+    start, end, before = np.zeros(m, dtype), np.zeros(m, dtype), np.zeros(m, dtype)
+    g, out, d = np.zeros(m, dtype), np.zeros(m, dtype), np.zeros(m, dtype)
+    grad_c, grad_v = np.zeros(n, dtype), np.zeros((n_k, m), dtype)
+    steps = np.empty(n_k, np.int64)
+    for k in range(n_k):
+        steps[k] = offsets[k, 0] * width + offsets[k, 1]
+    n_colours = (4 if n_k == 4 else 2) if checkerboard else 1
+    _pad(grad_q, pad, g)
+    for sweep in range(done - 1, -1, -1):
+        _pad(history[sweep], pad, start)
+        _pad(history[sweep + 1], pad, end)
+        for colour in range(n_colours - 1, -1, -1):
+            for t in range(n):
+                late = checkerboard and colours[t] < colour
+                before[t + pad] = end[t + pad] if late else start[t + pad]
+            _pass_backward(c, v, before, g, out, d, grad_c, grad_v, colours, colour, alpha,
+                           pad, width, steps, checkerboard)
+            g, out = out, g
+    _unpad(g, pad, grad_q)
+    for y in range(height):
+        for x in range(width):
+            grad_theta[y, x] = grad_c[y * width + x] * inv_t
+    for k in range(n_k):
+        dy, dx = offsets[k, 0], offsets[k, 1]
+        for y in range(height):
+            for x in range(width):
+                i = y * width + x
+                inside = y + dy < height and 0 <= x + dx < width and x + dx >= 0
+                grad_weights[k, y, x] = ((grad_c[i] + grad_c[i + steps[k]]) * inv_t
+                                         + grad_v[k, pad + i] * two_inv_t) if inside else 0
+
+
+@njit(**_JIT)
+def _forward_range(start, stop, unary, pairwise, offsets, colours, history, inv_t, two_inv_t,
                    alpha, tol, iters, checkerboard, iterations, converged):
     for b in range(start, stop):
         iterations[b], converged[b] = _forward_map(
-            unary[b], pairwise[b], offsets, colours, n_colours, history[b], inv_t, alpha, tol,
+            unary[b], pairwise[b], offsets, colours, history[b], inv_t, two_inv_t, alpha, tol,
             iters, checkerboard)
 
 
 @njit(**_JIT)
-def _backward_range(start, stop, unary, pairwise, offsets, colours, n_colours, history,
-                    iterations, inv_t, alpha, checkerboard, grad_q, grad_unary, grad_pairwise):
-    height, width = unary.shape[1], unary.shape[2]
-    before = np.empty((height, width), unary.dtype)
-    out = np.empty((height, width), unary.dtype)
+def _backward_range(start, stop, unary, pairwise, offsets, colours, history, iterations,
+                    inv_t, two_inv_t, alpha, checkerboard, grad_q, grad_unary, grad_pairwise):
     for b in range(start, stop):
-        _backward_map(unary[b], pairwise[b], offsets, colours, n_colours, history[b],
-                      iterations[b], inv_t, alpha, checkerboard, grad_q[b], grad_unary[b],
-                      grad_pairwise[b], before, out)
+        _backward_map(unary[b], pairwise[b], offsets, colours, history[b], iterations[b],
+                      inv_t, two_inv_t, alpha, checkerboard, grad_q[b], grad_unary[b],
+                      grad_pairwise[b])
 
 
-def _colour_map(height: int, width: int, n_k: int, schedule: str) -> tuple[np.ndarray, int]:
-    classes = colour_classes(height, width, K_TO_CONNECTIVITY[n_k], schedule)
-    return np.argmax(classes, axis=0).astype(np.int64), len(classes)
+def _colours(height: int, width: int, n_k: int) -> np.ndarray:
+    """Flat ``(N,)`` checkerboard colour of every token (as :mod:`.numba_kernel` uses)."""
+    classes = colour_classes(height, width, K_TO_CONNECTIVITY[n_k], "checkerboard")
+    return np.argmax(classes, axis=0).astype(np.uint8).ravel()
 
 
 def meanfield_forward(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
@@ -158,11 +200,11 @@ def meanfield_forward(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
     history = np.empty((batch, options.iters + 1, height, width), unary.dtype)
     history[:, 0] = q0
     iterations, converged = np.zeros(batch, np.int64), np.zeros(batch, bool)
-    colours, n_colours = _colour_map(height, width, n_k, options.schedule)
     run_batch(_forward_range, batch, np.ascontiguousarray(unary),
-              np.ascontiguousarray(pairwise), _OFFSETS[:n_k], colours, n_colours, history,
-              dtype(1 / options.temperature), dtype(options.damping), options.tol,
-              options.iters, options.schedule == "checkerboard", iterations, converged)
+              np.ascontiguousarray(pairwise), _OFFSETS[:n_k], _colours(height, width, n_k),
+              history, dtype(1 / options.temperature), dtype(2 / options.temperature),
+              dtype(options.damping), dtype(options.tol), options.iters,
+              options.schedule == "checkerboard", iterations, converged)
     return history, iterations, converged
 
 
@@ -183,10 +225,10 @@ def meanfield_backward(unary: np.ndarray, pairwise: np.ndarray, history: np.ndar
     dtype = unary.dtype.type
     grad_q0 = np.array(grad_q, dtype=unary.dtype, order="C", copy=True)
     grad_unary, grad_pairwise = np.zeros_like(unary), np.zeros_like(pairwise)
-    colours, n_colours = _colour_map(height, width, n_k, options.schedule)
     run_batch(_backward_range, batch, np.ascontiguousarray(unary),
-              np.ascontiguousarray(pairwise), _OFFSETS[:n_k], colours, n_colours, history,
-              iterations, dtype(1 / options.temperature), dtype(options.damping),
+              np.ascontiguousarray(pairwise), _OFFSETS[:n_k], _colours(height, width, n_k),
+              history, iterations, dtype(1 / options.temperature),
+              dtype(2 / options.temperature), dtype(options.damping),
               options.schedule == "checkerboard", grad_q0, grad_unary, grad_pairwise)
     return grad_unary, grad_pairwise, grad_q0
 

@@ -1,8 +1,8 @@
 """``meanfield_implicit``: mean-field with implicit backward.
 
-Forward: the torch mean-field iteration (:func:`ersm.solvers.meanfield.torch_impl.meanfield_torch`,
-same options and semantics as the ``meanfield`` backend) runs to convergence **without**
-autograd, giving ``q* = F(q*)`` with the update
+Forward: the mean-field iteration of the ``meanfield`` backend (same options and
+semantics; the Numba kernel on CPU, the torch implementation on other devices) runs to
+convergence **without** autograd, giving ``q* = F(q*)`` with the update
 ``F(q) = σ(−(θ + Σ_j w_ij (1 − 2 q_j)) / T)`` (the fixed points of every schedule and
 damping).
 
@@ -50,13 +50,11 @@ def _implicit_function() -> Any:
     import torch
     from torch.autograd.function import once_differentiable
 
-    from ..meanfield.torch_impl import meanfield_torch
-
     class ImplicitMeanField(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, unary: Any, pairwise: Any, q0: Any, options: MeanFieldOptions,
                     adjoint: AdjointOptions) -> tuple[Any, Any, Any]:
-            q, iterations, converged = meanfield_torch(unary, pairwise, q0, options)
+            q, iterations, converged = _fixed_point(unary, pairwise, q0, options)
             ctx.save_for_backward(unary, pairwise, q)
             ctx.temperature, ctx.adjoint = options.temperature, adjoint
             ctx.mark_non_differentiable(iterations, converged)
@@ -132,6 +130,24 @@ def meanfield_implicit(unary: Any, pairwise: Any, iters: int = 200, temperature:
                              check_count(backward_iters, "backward_iters"),
                              check_positive(backward_tol, "backward_tol"))
     return _implicit_function().apply(unary, pairwise, _initial(init, unary), options, adjoint)
+
+
+def _fixed_point(unary: Any, pairwise: Any, q0: Any,
+                 options: MeanFieldOptions) -> tuple[Any, Any, Any]:
+    """The forward iteration without autograd: the Numba kernel for CPU tensors of one
+    float dtype, torch ops otherwise."""
+    import torch
+
+    from ..meanfield.torch_impl import meanfield_torch
+
+    tensors = (unary, pairwise, q0)
+    if unary.device.type != "cpu" or unary.dtype not in (torch.float32, torch.float64) or any(
+            t.dtype != unary.dtype for t in tensors):
+        return meanfield_torch(unary, pairwise, q0, options)
+    from ..meanfield.numba_kernel import meanfield_numba
+
+    arrays = (t.detach().contiguous().numpy() for t in tensors)
+    return tuple(torch.from_numpy(a) for a in meanfield_numba(*arrays, options))
 
 
 def _initial(init: Any, unary: Any) -> Any:

@@ -139,7 +139,7 @@ def cosine_weights(features: Any, gamma: float = 1.0, connectivity: int = 4,
         features: ``(C, H, W)`` or ``(B, C, H, W)``.
         gamma: overall strength ``γ ≥ 0``.
         connectivity: 4 or 8.
-        eps: guards zero-norm features (their similarity is 0).
+        eps: feature norms are clamped at ``√eps``, so zero features have similarity 0.
 
     Returns:
         ``(B, K, H, W)`` or ``(K, H, W)``; zeros off-grid.
@@ -150,13 +150,12 @@ def cosine_weights(features: Any, gamma: float = 1.0, connectivity: int = 4,
     if f.shape[1] == 0:
         raise ShapeError("features must have at least one channel")
 
-    def cos(a: Any, b: Any) -> Any:
-        dot = (a * b).sum(1)
-        if is_torch(a):
-            norm = (a.norm(dim=1) * b.norm(dim=1)).clamp(min=eps)
-            return (dot / norm).clamp(min=0)
-        norm = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), eps)
-        return np.maximum(dot / norm, 0)
-
-    w = gamma * _edge_map(f, connectivity, cos)
+    # unit features once (not per edge channel); a zero feature stays zero: similarity 0
+    if is_torch(f):
+        unit = f / (f * f).sum(1, keepdim=True).sqrt().clamp(min=math.sqrt(eps))
+        w = _edge_map(unit, connectivity, lambda a, b: (a * b).sum(1).clamp(min=0))
+    else:
+        unit = f / np.maximum(np.sqrt((f * f).sum(1, keepdims=True)), math.sqrt(eps))
+        w = _edge_map(unit, connectivity, lambda a, b: np.maximum((a * b).sum(1), 0))
+    w = gamma * w
     return w if batched else w[0]

@@ -150,12 +150,15 @@ def cosine_weights(features: Any, gamma: float = 1.0, connectivity: int = 4,
     if f.shape[1] == 0:
         raise ShapeError("features must have at least one channel")
 
-    # unit features once (not per edge channel); a zero feature stays zero: similarity 0
+    # dot products per edge times the inverse norms of both ends: no division of the
+    # (B, C, H, W) features (whose broadcast backward dominated the mask layer's cost);
+    # a zero feature has a zero dot product, so its similarity is 0
+    dots = _edge_map(f, connectivity, lambda a, b: (a * b).sum(1))
     if is_torch(f):
-        unit = f / (f * f).sum(1, keepdim=True).sqrt().clamp(min=math.sqrt(eps))
-        w = _edge_map(unit, connectivity, lambda a, b: (a * b).sum(1).clamp(min=0))
+        inverse = 1 / (f * f).sum(1, keepdim=True).sqrt().clamp(min=math.sqrt(eps))
     else:
-        unit = f / np.maximum(np.sqrt((f * f).sum(1, keepdims=True)), math.sqrt(eps))
-        w = _edge_map(unit, connectivity, lambda a, b: np.maximum((a * b).sum(1), 0))
+        inverse = 1 / np.maximum(np.sqrt((f * f).sum(1, keepdims=True)), math.sqrt(eps))
+    w = dots * _edge_map(inverse, connectivity, lambda a, b: a[:, 0] * b[:, 0])
+    w = w.clamp(min=0) if is_torch(w) else np.maximum(w, 0)
     w = gamma * w
     return w if batched else w[0]

@@ -30,56 +30,13 @@ import numpy as np
 from numba import njit, uint64
 
 from ..._parallel import run_batch
-from ...energy.offsets import K_TO_CONNECTIVITY, OFFSETS
-from ._common import MeanFieldOptions, colour_classes
+from ...energy.offsets import OFFSETS
+from ._common import MeanFieldOptions
 from ._numba_math import sigmoid_neg
-from .numba_kernel import _JIT, CHUNK, _axial, _diagonal, _fold, _sweep
+from .numba_kernel import (_JIT, _axial, _diagonal, _fold, _pad, _unpad, flat_colours,
+                           solve_batch)
 
 _OFFSETS = np.asarray(OFFSETS, np.int64)
-
-
-@njit(**_JIT)
-def _unpad(src, pad, dst):
-    """``dst (H, W)`` from the padded flat ``src``."""
-    height, width = dst.shape
-    for y in range(height):
-        for x in range(width):
-            dst[y, x] = src[pad + y * width + x]
-
-
-@njit(**_JIT)
-def _pad(src, pad, dst):
-    """The padded flat ``dst`` (padding untouched) from ``src (H, W)``."""
-    height, width = src.shape
-    for y in range(height):
-        for x in range(width):
-            dst[pad + y * width + x] = src[y, x]
-
-
-@njit(**_JIT)
-def _forward_map(theta, weights, offsets, colours, history, inv_t, two_inv_t, alpha, tol,
-                 iters, checkerboard):
-    """:func:`.numba_kernel._solve_map` from ``history[0]``, writing ``q`` after sweep
-    ``s`` to ``history[s]``. Returns ``(sweeps run, converged)``."""
-    n_k, height, width = weights.shape
-    n, pad = height * width, width + 1
-    m, size = n + 2 * pad, max(CHUNK, width)
-    dtype = history.dtype
-    c, v = np.empty(n, dtype), np.empty((n_k, m), dtype)
-    current, other = np.zeros(m, dtype), np.zeros(m, dtype)
-    buf, change = np.empty(size, dtype), np.empty(size, dtype)
-    other = current if checkerboard else other
-    _fold(theta, weights, offsets, inv_t, two_inv_t, pad, c, v)
-    _pad(history[0], pad, current)
-    done, converged = 0, False
-    while done < iters and not converged:
-        delta = _sweep(c, v, current, other, colours, buf, change, alpha, pad, width,
-                       checkerboard)
-        current, other = other, current
-        done += 1
-        converged = delta < tol
-        _unpad(current, pad, history[done])
-    return done, converged
 
 
 @njit(**_JIT)
@@ -158,27 +115,12 @@ def _backward_map(theta, weights, offsets, colours, history, done, inv_t, two_in
 
 
 @njit(**_JIT)
-def _forward_range(start, stop, unary, pairwise, offsets, colours, history, inv_t, two_inv_t,
-                   alpha, tol, iters, checkerboard, iterations, converged):
-    for b in range(start, stop):
-        iterations[b], converged[b] = _forward_map(
-            unary[b], pairwise[b], offsets, colours, history[b], inv_t, two_inv_t, alpha, tol,
-            iters, checkerboard)
-
-
-@njit(**_JIT)
 def _backward_range(start, stop, unary, pairwise, offsets, colours, history, iterations,
                     inv_t, two_inv_t, alpha, checkerboard, grad_q, grad_unary, grad_pairwise):
     for b in range(start, stop):
         _backward_map(unary[b], pairwise[b], offsets, colours, history[b], iterations[b],
                       inv_t, two_inv_t, alpha, checkerboard, grad_q[b], grad_unary[b],
                       grad_pairwise[b])
-
-
-def _colours(height: int, width: int, n_k: int) -> np.ndarray:
-    """Flat ``(N,)`` checkerboard colour of every token (as :mod:`.numba_kernel` uses)."""
-    classes = colour_classes(height, width, K_TO_CONNECTIVITY[n_k], "checkerboard")
-    return np.argmax(classes, axis=0).astype(np.uint8).ravel()
 
 
 def meanfield_forward(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
@@ -194,17 +136,10 @@ def meanfield_forward(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
         ``(history (B, iters + 1, H, W), iterations (B,) int64, converged (B,) bool)``;
         sample ``b``'s result is ``history[b, iterations[b]]``.
     """
-    batch, height, width = unary.shape
-    n_k = pairwise.shape[1]
-    dtype = unary.dtype.type
-    history = np.empty((batch, options.iters + 1, height, width), unary.dtype)
+    history = np.empty((unary.shape[0], options.iters + 1, *unary.shape[1:]), unary.dtype)
     history[:, 0] = q0
-    iterations, converged = np.zeros(batch, np.int64), np.zeros(batch, bool)
-    run_batch(_forward_range, batch, np.ascontiguousarray(unary),
-              np.ascontiguousarray(pairwise), _OFFSETS[:n_k], _colours(height, width, n_k),
-              history, dtype(1 / options.temperature), dtype(2 / options.temperature),
-              dtype(options.damping), dtype(options.tol), options.iters,
-              options.schedule == "checkerboard", iterations, converged)
+    q = np.array(q0, dtype=unary.dtype, order="C", copy=True)
+    iterations, converged = solve_batch(unary, pairwise, q, options, history)
     return history, iterations, converged
 
 
@@ -226,7 +161,7 @@ def meanfield_backward(unary: np.ndarray, pairwise: np.ndarray, history: np.ndar
     grad_q0 = np.array(grad_q, dtype=unary.dtype, order="C", copy=True)
     grad_unary, grad_pairwise = np.zeros_like(unary), np.zeros_like(pairwise)
     run_batch(_backward_range, batch, np.ascontiguousarray(unary),
-              np.ascontiguousarray(pairwise), _OFFSETS[:n_k], _colours(height, width, n_k),
+              np.ascontiguousarray(pairwise), _OFFSETS[:n_k], flat_colours(height, width, n_k),
               history, iterations, dtype(1 / options.temperature),
               dtype(2 / options.temperature), dtype(options.damping),
               options.schedule == "checkerboard", grad_q0, grad_unary, grad_pairwise)

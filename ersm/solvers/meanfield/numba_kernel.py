@@ -178,9 +178,29 @@ def _carve(work, at, length):
 
 
 @njit(**_JIT)
+def _pad(src, pad, dst):
+    """The padded flat ``dst`` (padding untouched) from ``src (H, W)``."""
+    height, width = src.shape
+    for y in range(height):
+        for x in range(width):
+            dst[pad + y * width + x] = src[y, x]
+
+
+@njit(**_JIT)
+def _unpad(src, pad, dst):
+    """``dst (H, W)`` from the padded flat ``src``."""
+    height, width = dst.shape
+    for y in range(height):
+        for x in range(width):
+            dst[y, x] = src[pad + y * width + x]
+
+
+@njit(**_JIT)
 def _solve_map(theta, weights, q, offsets, colours, inv_t, two_inv_t, alpha, tol, iters,
-               checkerboard, chunk):
+               checkerboard, chunk, history, record):
     """Run one sample; ``q (H, W)`` is read as the start and overwritten with the result.
+    With ``record``, ``q`` after sweep ``s`` also goes to ``history[s]`` (``s ≥ 1``; for
+    the differentiable path of :mod:`.numba_autograd`).
 
     Returns ``(iterations, converged)``.
     """
@@ -197,9 +217,7 @@ def _solve_map(theta, weights, q, offsets, colours, inv_t, two_inv_t, alpha, tol
     v = v.reshape((n_k, m))
     other = current if checkerboard else other
     _fold(theta, weights, offsets, inv_t, two_inv_t, pad, c, v)
-    for y in range(height):
-        for x in range(width):
-            current[pad + y * width + x] = q[y, x]
+    _pad(q, pad, current)
     done, converged = 0, False
     while done < iters and not converged:
         delta = _sweep(c, v, current, other, colours, buf, change, alpha, pad, width,
@@ -207,19 +225,46 @@ def _solve_map(theta, weights, q, offsets, colours, inv_t, two_inv_t, alpha, tol
         current, other = other, current
         done += 1
         converged = delta < tol
-    for y in range(height):
-        for x in range(width):
-            q[y, x] = current[pad + y * width + x]
+        if record:
+            _unpad(current, pad, history[done])
+    _unpad(current, pad, q)
     return done, converged
 
 
 @njit(**_JIT)
 def _solve_range(start, stop, unary, pairwise, q, offsets, colours, inv_t, two_inv_t, alpha,
-                 tol, iters, checkerboard, chunk, iterations, converged):
+                 tol, iters, checkerboard, chunk, iterations, converged, history, record):
     for b in range(start, stop):
         iterations[b], converged[b] = _solve_map(
             unary[b], pairwise[b], q[b], offsets, colours, inv_t, two_inv_t, alpha, tol, iters,
-            checkerboard, chunk)
+            checkerboard, chunk, history[b], record)
+
+
+def flat_colours(height: int, width: int, n_k: int) -> np.ndarray:
+    """Flat ``(H · W,)`` uint8 checkerboard colour of every token (:func:`colour_classes`)."""
+    classes = colour_classes(height, width, K_TO_CONNECTIVITY[n_k], "checkerboard")
+    return np.argmax(classes, axis=0).astype(np.uint8).ravel()
+
+
+def solve_batch(unary: np.ndarray, pairwise: np.ndarray, q: np.ndarray,
+                options: MeanFieldOptions, history: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Run the kernel on the batch in place: ``q`` (C-contiguous, working dtype) holds the
+    start and receives the result; ``history`` ``(B, iters + 1, H, W)``, if given,
+    receives ``q`` after every sweep (from index 1). Returns ``(iterations, converged)``."""
+    dtype = unary.dtype.type
+    batch = unary.shape[0]
+    iterations, converged = np.zeros(batch, np.int64), np.zeros(batch, bool)
+    _, n_k, height, width = pairwise.shape
+    colours = flat_colours(height, width, n_k)
+    record = history is not None
+    history = history if record else np.empty((batch, 1, 1, 1), unary.dtype)
+    run_batch(_solve_range, batch, np.ascontiguousarray(unary), np.ascontiguousarray(pairwise),
+              q, _OFFSETS[:n_k], colours, dtype(1 / options.temperature),
+              dtype(2 / options.temperature), dtype(options.damping), dtype(options.tol),
+              options.iters, options.schedule == "checkerboard", CHUNK, iterations, converged,
+              history, record)
+    return iterations, converged
 
 
 def meanfield_numba(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
@@ -236,15 +281,6 @@ def meanfield_numba(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
         ``(q (B, H, W), iterations (B,) int64, converged (B,) bool)`` like
         :func:`.numpy_reference.meanfield_numpy`.
     """
-    dtype = unary.dtype.type
-    unary, pairwise = np.ascontiguousarray(unary), np.ascontiguousarray(pairwise)
     q = np.array(q0, dtype=unary.dtype, order="C", copy=True)
-    batch = unary.shape[0]
-    iterations, converged = np.zeros(batch, np.int64), np.zeros(batch, bool)
-    _, n_k, height, width = pairwise.shape
-    colours = np.argmax(colour_classes(height, width, K_TO_CONNECTIVITY[n_k], "checkerboard"),
-                        axis=0).astype(np.uint8).ravel()
-    run_batch(_solve_range, batch, unary, pairwise, q, _OFFSETS[:n_k], colours, dtype(1 / options.temperature),
-                 dtype(2 / options.temperature), dtype(options.damping), dtype(options.tol),
-                 options.iters, options.schedule == "checkerboard", CHUNK, iterations, converged)
+    iterations, converged = solve_batch(unary, pairwise, q, options)
     return q, iterations, converged

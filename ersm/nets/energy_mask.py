@@ -31,7 +31,6 @@ the mask follows every unary and cuts no edge.
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from ..energy.evaluate import relaxed_energy
 from ..energy.grid import GridEnergy
 from ..energy.weights import _edge_map, contrast_weights, cosine_weights
 from ..solvers.api import solve
-from ..solvers.registry import backends, get_backend
+from ..solvers.registry import accepted_options, backends, get_backend
 from ..solvers.result import SolveResult
 
 PAIRWISE_KINDS: tuple[str, ...] = ("cosine", "contrast", "learned")
@@ -206,10 +205,8 @@ def mask_regularizer(unary: torch.Tensor, pairwise: torch.Tensor, q: torch.Tenso
 
 def _accepted_options(name: str) -> set[str] | None:
     """Option names a backend's ``run`` accepts (``None``: any, it takes ``**kwargs``)."""
-    params = inspect.signature(get_backend(name).run).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return set(list(params)[2:])
+    accepted = accepted_options(get_backend(name))
+    return None if accepted is None else set(accepted)
 
 
 def check_backend_options(options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -10,20 +9,18 @@ import numpy as np
 from .._arrays import is_torch, like
 from .._validation import ShapeError, check_nonnegative
 from ..energy.grid import GridEnergy
-from .registry import BackendSpec, get_backend
+from .registry import BackendSpec, accepted_options, get_backend
 from .result import SolveResult
 
 
 def _check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
-    params = inspect.signature(spec.run).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    accepted = accepted_options(spec)
+    if accepted is None:
         return
-    accepted = list(params)[2:]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise TypeError(
-            f"backend {spec.name!r} does not accept option(s) {unknown}; it accepts {accepted}"
-        )
+        raise TypeError(f"backend {spec.name!r} does not accept option(s) {unknown}; "
+                        f"it accepts {list(accepted)}")
 
 
 def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:

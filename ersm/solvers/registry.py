@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -64,6 +66,20 @@ def get_backend(name: str) -> BackendSpec:
     if name not in _REGISTRY:
         raise ValueError(f"backend must be one of {sorted(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
+
+
+def accepted_options(spec: BackendSpec) -> tuple[str, ...] | None:
+    """Option names ``spec.run`` accepts after ``(unary, pairwise)``; ``None`` when it
+    takes ``**kwargs`` (any). Cached: solving inside training asks on every call."""
+    return _accepted_options(spec.run)
+
+
+@functools.lru_cache(maxsize=None)
+def _accepted_options(run: Callable[..., Any]) -> tuple[str, ...] | None:
+    params = inspect.signature(run).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return tuple(params)[2:]
 
 
 def backends(where: Callable[[BackendSpec], bool] | None = None,

@@ -138,3 +138,17 @@ def test_negative_weights_allowed_in_model_but_refused_by_exact_solver():
     assert np.isfinite(energy.energy(np.zeros((1, 2, 2)))).all()
     with pytest.raises(ValueRangeError, match="not submodular"):
         ersm.solve(energy)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_check_finite_torch_fast_path_still_exact(bad):
+    """Finite values whose sum overflows pass; one NaN or inf anywhere fails."""
+    from ersm._validation import check_finite
+
+    check_finite(torch.full((4, 3), 3e38), "x")  # the float32 sum is inf: falls back
+    x = torch.zeros(4, 3)
+    x[2, 1] = bad
+    with pytest.raises(ValueRangeError, match="x contains NaN or inf"):
+        check_finite(x, "x")
+    with pytest.raises(ValueRangeError):
+        check_finite(torch.tensor([np.inf, -np.inf]), "x")

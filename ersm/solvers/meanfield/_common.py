@@ -17,6 +17,7 @@ The iteration every implementation runs (the NumPy reference spells it out):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,7 @@ def torch_working_dtype(*tensors: Any) -> Any:
     return torch.float64
 
 
+@functools.lru_cache(maxsize=64)
 def colour_classes(height: int, width: int, connectivity: int, schedule: str) -> np.ndarray:
     """``(C, H, W)`` bool masks of the tokens updated together, in sweep order.
 
@@ -123,15 +125,19 @@ def colour_classes(height: int, width: int, connectivity: int, schedule: str) ->
     classes ``(y + x) % 2 == 0`` then ``== 1``; for 8-connectivity, where diagonal
     neighbours share that colour, the four classes ``(y % 2, x % 2)`` in the order
     (0, 0), (0, 1), (1, 0), (1, 1). Each class is an independent set of the grid graph,
-    so a class update is exact coordinate descent on the free energy.
+    so a class update is exact coordinate descent on the free energy. Cached: the array
+    is read-only.
     """
     ys, xs = np.mgrid[:height, :width]
     if schedule == "parallel":
-        return np.ones((1, height, width), dtype=bool)
-    if connectivity == 4:
+        classes = np.ones((1, height, width), dtype=bool)
+    elif connectivity == 4:
         parity = (ys + xs) % 2
-        return np.stack([parity == 0, parity == 1])
-    return np.stack([(ys % 2 == cy) & (xs % 2 == cx) for cy in (0, 1) for cx in (0, 1)])
+        classes = np.stack([parity == 0, parity == 1])
+    else:
+        classes = np.stack([(ys % 2 == cy) & (xs % 2 == cx) for cy in (0, 1) for cx in (0, 1)])
+    classes.flags.writeable = False
+    return classes
 
 
 def entropy(q: Any) -> Any:

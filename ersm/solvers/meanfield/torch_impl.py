@@ -83,8 +83,8 @@ def meanfield_torch(unary: Any, pairwise: Any, q0: Any,
 
     batch, height, width = unary.shape
     c, v, steps = fold_energy(unary, pairwise, options.temperature)
-    colours = torch.as_tensor(colour_classes(height, width, K_TO_CONNECTIVITY[pairwise.shape[1]],
-                                             options.schedule), device=unary.device)
+    colours = torch.tensor(colour_classes(height, width, K_TO_CONNECTIVITY[pairwise.shape[1]],
+                                          options.schedule), device=unary.device)
     colours = colours.reshape(len(colours), 1, height * width)
     track = options.tol > 0
     q = q0.reshape(batch, height * width)

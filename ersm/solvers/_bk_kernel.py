@@ -113,8 +113,8 @@ loses that much relative precision on the new one; solve such a step cold.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ersm._numba_cache import njit
 from ersm._parallel import run_batch
 from ersm.energy.offsets import OFFSETS
 

@@ -18,8 +18,10 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic, overload
+
+from ..._numba_cache import njit
 
 _LN2_HI = 0.693145751953125  # exact in float32; n · _LN2_HI is exact for |n| < 2^8
 _LN2_LO = 1.42860682030941723212e-6

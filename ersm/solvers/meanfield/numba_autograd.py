@@ -27,8 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit, uint64
+from numba import uint64
 
+from ..._numba_cache import njit
 from ..._parallel import run_batch
 from ...energy.offsets import OFFSETS
 from ._common import MeanFieldOptions

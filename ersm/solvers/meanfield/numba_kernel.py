@@ -21,8 +21,9 @@ The first call per dtype compiles for about 10 s (``cache=True`` keeps it afterw
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uint64
+from numba import uint64
 
+from ..._numba_cache import njit
 from ..._parallel import run_batch
 from ...energy.offsets import K_TO_CONNECTIVITY, OFFSETS
 from ._common import MeanFieldOptions, colour_classes

@@ -216,6 +216,27 @@ def test_numba_backward_matches_torch_autograd(dtype, schedule, connectivity, to
         np.testing.assert_allclose(_as_numpy(got), _as_numpy(want), **tolerance)
 
 
+def test_numba_backward_is_reproducible_on_the_thread_pool(monkeypatch):
+    """Bit for bit across calls with two threads (allocations in between vary the heap)."""
+    from ersm.solvers.meanfield._common import check_options
+    from ersm.solvers.meanfield.numba_autograd import meanfield_backward, meanfield_forward
+
+    monkeypatch.setenv("ERSM_NUM_THREADS", "2")
+    unary, pairwise = (a.astype(np.float32) for a in random_grid_energy(8, 8, 8, seed=1).numpy())
+    options = check_options(50, 1.0, 1.0, 1e-4, "checkerboard")
+    q0 = np.full(unary.shape, 0.5, np.float32)
+    kept = [_solve(ersm.GridEnergy(unary, pairwise), **options.__dict__).q for _ in range(50)]
+    history, iterations, _ = meanfield_forward(unary, pairwise, q0, options)
+    grad = np.random.default_rng(0).normal(size=unary.shape).astype(np.float32)
+    want = meanfield_backward(unary, pairwise, history, iterations, grad, options)
+    assert len(kept) == 50
+    for _ in range(40):
+        meanfield_forward(unary, pairwise, q0, options)
+        got = meanfield_backward(unary, pairwise, history, iterations, grad, options)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_numba_is_the_cpu_default_with_and_without_gradients():
     u, p = (torch.tensor(a, requires_grad=True) for a in random_grid_energy(2, 5, 5).numpy())
     with_grad = _solve(ersm.GridEnergy(u, p), iters=5)

@@ -34,10 +34,14 @@ from ..._parallel import run_batch
 from ...energy.offsets import OFFSETS
 from ._common import MeanFieldOptions
 from ._numba_math import sigmoid_neg
-from .numba_kernel import (_JIT, _axial, _diagonal, _fold, _pad, _unpad, flat_colours,
+from .numba_kernel import (_axial, _diagonal, _fold, _pad, _unpad, flat_colours,
                            solve_batch)
 
 _OFFSETS = np.asarray(OFFSETS, np.int64)
+_JIT = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
+"""No ``fastmath`` here (unlike the forward kernel): with it, the backward's results
+differed in the last bits from call to call on the thread pool, and training must be
+reproducible bit for bit (resumed runs equal uninterrupted ones)."""
 
 
 @njit(**_JIT)

@@ -3,8 +3,8 @@
 Numba invalidates a cached function only when *its own* source file changes. ersm's
 kernels inline jitted helpers from other modules (the vectorised sigmoid, the mean-field
 sweep used by the backward) and freeze other modules' constants (the edge offsets), so
-after such a module changed, Numba would silently load stale machine code — seen here as
-results differing in the last bits between a fresh and a cached compile. This ``njit``
+after such a module changed (an upgrade, an edit), Numba would silently load stale
+machine code for the modules that did not change. This ``njit``
 is :func:`numba.njit`, except that with ``cache=True`` the cache lives in a directory
 named after a hash of every file in :data:`KERNEL_SOURCES`: any change to any of them
 starts a fresh cache. The directory is under ``NUMBA_CACHE_DIR`` if set, else

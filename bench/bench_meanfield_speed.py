@@ -70,7 +70,7 @@ def _runners(unary: np.ndarray, pairwise: np.ndarray, options) -> dict[str, Call
 def cpu_case(batch: int, size: int, connectivity: int, dtype: type, schedule: str,
              iters: int, repeats: int, threads: int) -> dict:
     """Time every CPU implementation on one workload with ``threads`` threads."""
-    numba.set_num_threads(threads)
+    os.environ["ERSM_NUM_THREADS"] = str(threads)  # ersm's batch thread pool (not Numba's)
     torch.set_num_threads(threads)
     unary, pairwise = (a.astype(dtype) for a in
                        random_grid_energy(batch, size, size, connectivity, seed=size).numpy())

@@ -237,6 +237,15 @@ def test_numba_backward_is_reproducible_on_the_thread_pool(monkeypatch):
             np.testing.assert_array_equal(a, b)
 
 
+def test_numba_backward_notices_inplace_changes_of_its_inputs():
+    u, p = (torch.tensor(a, requires_grad=True) for a in random_grid_energy(2, 4, 4).numpy())
+    q = _solve(ersm.GridEnergy(u, p), iters=5, impl="numba").q
+    with torch.no_grad():
+        u.add_(1.0)
+    with pytest.raises(RuntimeError, match="inplace"):
+        q.sum().backward()
+
+
 def test_numba_is_the_cpu_default_with_and_without_gradients():
     u, p = (torch.tensor(a, requires_grad=True) for a in random_grid_energy(2, 5, 5).numpy())
     with_grad = _solve(ersm.GridEnergy(u, p), iters=5)

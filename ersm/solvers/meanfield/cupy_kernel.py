@@ -38,6 +38,7 @@ BLOCK = 256
 SHARED_BYTES = 48 * 1024
 """Shared memory a tiled block may use (the default per-block limit on every CUDA GPU)."""
 MAX_SWEEPS_PER_LAUNCH = 8
+"""Most sweeps one tiled launch runs (each needs one token of halo per colour class)."""
 _TOKENS_PER_THREAD = (1, 2, 4, 8, 16)  # fused-kernel instantiations (16 · 256 = 64²)
 KERNEL_SOURCE = Path(__file__).with_name("kernels") / "meanfield.cu"
 _CTYPES = {"float32": "float", "float64": "double"}

@@ -24,6 +24,7 @@ ran.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -186,10 +187,12 @@ def meanfield_numba_autograd(unary: Any, pairwise: Any, q0: Any,
     Returns:
         ``(q (B, H, W), iterations (B,) int64, converged (B,) bool)`` tensors.
     """
-    return _MeanField.apply(unary, pairwise, q0, options)
+    return _function().apply(unary, pairwise, q0, options)
 
 
+@functools.cache
 def _function() -> Any:
+    """The ``torch.autograd.Function`` (built on first use: torch is imported lazily)."""
     import torch
 
     class MeanField(torch.autograd.Function):
@@ -199,8 +202,9 @@ def _function() -> Any:
             history, iterations, converged = meanfield_forward(u, p, q, options)
             result = history[np.arange(len(u)), iterations]
             iterations, converged = torch.from_numpy(iterations), torch.from_numpy(converged)
-            # saved as tensors (zero-copy) so autograd's saved-tensor hooks see the memory
-            ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, p, history)), iterations)
+            # the inputs themselves (autograd then notices in-place changes before the
+            # backward) and the history as a tensor (so saved-tensor hooks see its memory)
+            ctx.save_for_backward(unary, pairwise, torch.from_numpy(history), iterations)
             ctx.options = options
             ctx.mark_non_differentiable(iterations, converged)
             return torch.from_numpy(result), iterations, converged
@@ -208,25 +212,11 @@ def _function() -> Any:
         @staticmethod
         @torch.autograd.function.once_differentiable
         def backward(ctx: Any, grad_q: Any, *_: Any) -> Any:
-            u, p, history, iterations = (t.numpy() for t in ctx.saved_tensors)
+            u, p, history, iterations = (t.detach().contiguous().numpy()
+                                         for t in ctx.saved_tensors)
             grad_q = grad_q.to(getattr(torch, u.dtype.name)).contiguous().numpy()
             grads = meanfield_backward(u, p, history, iterations, grad_q, ctx.options)
             return (*(torch.from_numpy(g) if need else None
                       for g, need in zip(grads, ctx.needs_input_grad)), None)
 
     return MeanField
-
-
-class _LazyFunction:
-    """Builds the ``torch.autograd.Function`` on first use (torch is imported lazily)."""
-
-    def __init__(self) -> None:
-        self._function: Any = None
-
-    def apply(self, *args: Any) -> Any:
-        if self._function is None:
-            self._function = _function()
-        return self._function.apply(*args)
-
-
-_MeanField = _LazyFunction()

@@ -169,6 +169,6 @@ def _outputs(out: tuple[Any, Any, Any]) -> tuple[Any, Any, dict]:
 
 SPEC = register_native(
     "meanfield_implicit", meanfield_implicit, outputs=_outputs,
-    description="meanfield with implicit backward: torch fixed point, implicit-function "
+    description="meanfield with implicit backward: fixed point (Numba on CPU, torch elsewhere), implicit-function "
                 "gradients to unary and pairwise in constant memory",
 )

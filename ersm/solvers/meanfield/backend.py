@@ -168,5 +168,6 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
 SPEC = register(BackendSpec(
     name="meanfield", run=run_meanfield, exact=False, differentiable=True, array="native",
     description="naive mean-field (free energy E_mult - T*H), Numba / torch / CuPy; approximate; "
-    "differentiable by unrolling (torch) when inputs require grad",
+    "differentiable by unrolling when torch inputs require grad (Numba backward on CPU, "
+    "torch autograd elsewhere)",
 ))

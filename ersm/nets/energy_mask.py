@@ -17,8 +17,8 @@ binary mask. It is upsampled back to ``(H, W)`` by repeating each token over its
 Unlike the paper's layer (:mod:`ersm.nets.ersm_layer`), the pairwise term couples the
 mask values of neighbours, so a solver is needed.
 
-Gradients: with a differentiable backend (``meanfield``'s torch implementation by
-unrolling, ``meanfield_implicit``, ``ste``, ``perturbed``, ``tv``) the task loss reaches
+Gradients: with a differentiable backend (``meanfield`` by unrolling — the Numba
+backward on CPU, torch autograd elsewhere — ``meanfield_implicit``, ``ste``, ``perturbed``, ``tv``) the task loss reaches
 the projection, the edge head and the backbone through ``q`` and the weights. An exact
 non-differentiable backend (``graphcut``) gives a hard mask with no gradient to the layer
 from the task loss; in training mode the layer warns once. Switching ``layer.backend``

@@ -226,7 +226,7 @@ def test_numba_backward_is_reproducible_on_the_thread_pool(monkeypatch):
     options = check_options(50, 1.0, 1.0, 1e-4, "checkerboard")
     q0 = np.full(unary.shape, 0.5, np.float32)
     kept = [_solve(ersm.GridEnergy(unary, pairwise), **options.__dict__).q for _ in range(50)]
-    history, iterations, _ = meanfield_forward(unary, pairwise, q0, options)
+    _, history, iterations, _ = meanfield_forward(unary, pairwise, q0, options)
     grad = np.random.default_rng(0).normal(size=unary.shape).astype(np.float32)
     want = meanfield_backward(unary, pairwise, history, iterations, grad, options)
     assert len(kept) == 50

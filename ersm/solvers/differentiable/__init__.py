@@ -16,8 +16,8 @@ backend                           forward / backward                            
                                   relaxation / autograd
 ================================  ==============================================  ======
 
-Unrolled autograd through the plain ``meanfield`` backend (torch implementation) is the
-fifth option. ``graphcut`` and the other exact backends return non-differentiable masks.
+The unrolled gradient of the plain ``meanfield`` backend (a Numba backward on CPU, torch
+autograd elsewhere) is the fifth option. ``graphcut`` and the other exact backends return non-differentiable masks.
 """
 
 from . import implicit_meanfield, perturbed, ste, tv  # noqa: F401  (each registers itself)

@@ -41,14 +41,14 @@ def _wants_grad(*arrays: Any) -> bool:
     return torch.is_grad_enabled() and any(is_torch(a) and a.requires_grad for a in arrays)
 
 
-def _pick_impl(impl: str, unary: Any, pairwise: Any, init: Any) -> str:
+def _pick_impl(impl: str, unary: Any, wants_grad: bool) -> str:
     """``auto``: Numba on CPU (NumPy or torch; differentiable for torch), on CUDA torch
     when gradients are wanted, else CuPy when usable."""
     if impl != "auto":
         return impl
     if not (is_torch(unary) and unary.is_cuda):
         return "numba"
-    if _wants_grad(unary, pairwise, init):
+    if wants_grad:
         return "torch"  # unrolled autograd on the device
     from .cupy_kernel import cupy_available
 
@@ -137,11 +137,12 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
         (``"torch"`` also supports double backward).
     """
     options = check_options(iters, temperature, damping, tol, schedule)
-    impl = _pick_impl(check_impl(impl), unary, pairwise, init)
+    wants_grad = _wants_grad(unary, pairwise, init)
+    impl = _pick_impl(check_impl(impl), unary, wants_grad)
     dtype = _working_dtype(unary, pairwise)
     init = None if init is None else check_init(init, tuple(unary.shape))
     # Numba with torch inputs that need gradients: an autograd function on CPU tensors
-    differentiable = impl == "numba" and _wants_grad(unary, pairwise, init)
+    differentiable = impl == "numba" and wants_grad
     device = "cpu" if differentiable or not is_torch(unary) else unary.device
     convert = _convert("torch" if differentiable else impl, dtype, device)
     u, p = convert(unary), convert(pairwise)

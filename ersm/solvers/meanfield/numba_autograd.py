@@ -130,7 +130,8 @@ def _backward_range(start, stop, unary, pairwise, offsets, colours, history, ite
 
 
 def meanfield_forward(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
-                      options: MeanFieldOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      options: MeanFieldOptions
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean-field keeping every sweep's ``q``.
 
     Args:
@@ -139,14 +140,14 @@ def meanfield_forward(unary: np.ndarray, pairwise: np.ndarray, q0: np.ndarray,
         options: validated options.
 
     Returns:
-        ``(history (B, iters + 1, H, W), iterations (B,) int64, converged (B,) bool)``;
-        sample ``b``'s result is ``history[b, iterations[b]]``.
+        ``(q (B, H, W), history (B, iters + 1, H, W), iterations (B,) int64, converged
+        (B,) bool)``; ``q[b]`` equals ``history[b, iterations[b]]``.
     """
     history = np.empty((unary.shape[0], options.iters + 1, *unary.shape[1:]), unary.dtype)
     history[:, 0] = q0
     q = np.array(q0, dtype=unary.dtype, order="C", copy=True)
     iterations, converged = solve_batch(unary, pairwise, q, options, history)
-    return history, iterations, converged
+    return q, history, iterations, converged
 
 
 def meanfield_backward(unary: np.ndarray, pairwise: np.ndarray, history: np.ndarray,
@@ -199,8 +200,7 @@ def _function() -> Any:
         @staticmethod
         def forward(ctx: Any, unary: Any, pairwise: Any, q0: Any, options: Any) -> Any:
             u, p, q = (t.detach().contiguous().numpy() for t in (unary, pairwise, q0))
-            history, iterations, converged = meanfield_forward(u, p, q, options)
-            result = history[np.arange(len(u)), iterations]
+            result, history, iterations, converged = meanfield_forward(u, p, q, options)
             iterations, converged = torch.from_numpy(iterations), torch.from_numpy(converged)
             # the inputs themselves (autograd then notices in-place changes before the
             # backward) and the history as a tensor (so saved-tensor hooks see its memory)

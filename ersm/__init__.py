@@ -8,6 +8,7 @@ Example:
     (array([[ True, False]]), -0.8)
 """
 
+from . import errors
 from .energy import GridEnergy, constant_weights, contrast_weights, cosine_weights
 from .solvers import SolveResult, available, solve
 
@@ -19,5 +20,6 @@ __all__ = [
     "constant_weights",
     "contrast_weights",
     "cosine_weights",
+    "errors",
     "solve",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numba
 
 import ersm
-from ersm import _numba_cache
+from ersm.core import numba_cache as _numba_cache
 
 PACKAGE = Path(ersm.__file__).parent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .._arrays import is_torch
+from ..core.arrays import is_torch
 from .offsets import edge_slices
 
 RELAXATIONS = ("multilinear", "tv")

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import array_kind, is_torch, like, to_numpy
-from .._validation import check_array_like, check_energy_arrays, check_finite, check_mask
+from ..core.arrays import array_kind, is_torch, like, to_numpy
+from .checks import check_energy_arrays
+from ..core.checks import check_array_like, check_finite, check_mask
 from .evaluate import discrete_energy, relaxed_energy
 
 

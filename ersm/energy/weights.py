@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._arrays import is_torch
-from .._arrays import like as like_array
-from .._validation import ShapeError, check_array_like, check_finite, check_real_dtype
+from ..core.arrays import is_torch
+from ..core.arrays import like as like_array
+from ..core.checks import check_array_like, check_finite, check_real_dtype
+from ..core.errors import ShapeError
 from .offsets import OFFSETS, edge_slices, num_channels, valid_edge_mask
 
 

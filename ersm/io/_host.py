@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import is_torch
+from ..core.arrays import is_torch
 
 
 def host_array(x: Any, dtype: Any = None) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .._arrays import is_torch
+from ..core.arrays import is_torch
 from ..energy.grid import GridEnergy
 from ._host import host_array
 from .atomic import atomic_save_npz, atomic_write

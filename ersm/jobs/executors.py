@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from .._optional import require
+from ..core.optional import require
 
 T = TypeVar("T")
 R = TypeVar("R")

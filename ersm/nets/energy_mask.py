@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import ShapeError
+from ..core.errors import ShapeError
 from ..energy.evaluate import relaxed_energy
 from ..energy.grid import GridEnergy
 from ..energy.weights import _edge_map, contrast_weights, cosine_weights
@@ -55,7 +55,7 @@ PAIRWISE_KINDS: tuple[str, ...] = ("cosine", "contrast", "learned")
 
 
 def check_features(features: torch.Tensor, channels: int | None = None) -> None:
-    """Raise :class:`~ersm._validation.ShapeError` unless ``features`` is ``(B, C, H, W)``.
+    """Raise :class:`~ersm.errors.ShapeError` unless ``features`` is ``(B, C, H, W)``.
 
     Args:
         features: a floating tensor.

@@ -114,8 +114,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ersm._numba_cache import njit
-from ersm._parallel import run_batch
+from ersm.core.numba_cache import njit
+from ersm.core.parallel import run_batch
 from ersm.energy.offsets import OFFSETS
 
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]

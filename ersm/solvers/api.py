@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import is_torch, like
-from .._validation import ShapeError, check_nonnegative
+from ..core.arrays import is_torch, like
+from ..core.checks import check_nonnegative
+from ..core.errors import ShapeError
 from ..energy.grid import GridEnergy
 from .registry import BackendSpec, accepted_options, get_backend
 from .result import SolveResult

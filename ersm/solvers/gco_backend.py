@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._optional import require
+from ..core.optional import require
 from .grid_graph import grid_edges, terminal_capacities
 from .integer_scaling import exact_integer_scale, lossy_integer_scale, term_bound, to_integers
 from .registry import BackendSpec, register

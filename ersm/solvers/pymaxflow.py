@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._optional import require
+from ..core.optional import require
 from ..energy.offsets import OFFSETS
 from .grid_graph import solve_each_map
 from .registry import BackendSpec, register

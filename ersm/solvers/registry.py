@@ -7,7 +7,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .._optional import importable
+from ..core.optional import importable
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
-from .._validation import ValueRangeError
+from ..core.errors import ValueRangeError
 from .grid_graph import grid_edges, solve_each_map, terminal_capacities
 from .integer_scaling import exact_integer_scale, to_integers
 from .registry import BackendSpec, register

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ersm import GridEnergy
-from ersm._validation import DTypeError, ShapeError, ValueRangeError
+from ersm.errors import DTypeError, ShapeError, ValueRangeError
 from ersm.energy import constant_weights
 from ersm.testing import random_grid_energy
 
@@ -143,7 +143,7 @@ def test_negative_weights_allowed_in_model_but_refused_by_exact_solver():
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_check_finite_torch_fast_path_still_exact(bad):
     """Finite values whose sum overflows pass; one NaN or inf anywhere fails."""
-    from ersm._validation import check_finite
+    from ersm.core.checks import check_finite
 
     check_finite(torch.full((4, 3), 3e38), "x")  # the float32 sum is inf: falls back
     x = torch.zeros(4, 3)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import ersm.nets.backbones
-from ersm._optional import importable
+from ersm.core.optional import importable
 from ersm.nets import (
     SmallCNN,
     WeightsError,

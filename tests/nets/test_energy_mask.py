@@ -13,7 +13,7 @@ import torch
 
 import ersm
 import ersm.nets.energy_mask
-from ersm._validation import ShapeError
+from ersm.errors import ShapeError
 from ersm.nets import SmallCNN
 from ersm.nets.ersm_layer import ERSMLayer
 from ersm.nets.energy_mask import (

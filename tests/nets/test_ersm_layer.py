@@ -10,7 +10,7 @@ import torch
 
 import ersm
 import ersm.nets.ersm_layer
-from ersm._validation import ShapeError
+from ersm.errors import ShapeError
 from ersm.nets import SmallCNN
 from ersm.nets.ersm_layer import ERSMLayer, ersm_mask
 

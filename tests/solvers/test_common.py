@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ersm
-from ersm._validation import ShapeError, ValueRangeError
+from ersm.errors import ShapeError, ValueRangeError
 from ersm.solvers import backends
 from ersm.testing import brute_force_mask, random_grid_energy
 

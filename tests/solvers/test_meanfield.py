@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.special import expit
 
 import ersm
-from ersm._validation import ShapeError, ValueRangeError
+from ersm.errors import ShapeError, ValueRangeError
 from ersm.solvers.meanfield.cupy_kernel import cupy_available
 from ersm.solvers.meanfield.numpy_reference import neighbour_field
 from ersm.testing import random_grid_energy

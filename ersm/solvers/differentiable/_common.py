@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..._arrays import is_torch
+from ...core.arrays import is_torch
 from ..registry import BackendSpec, register
 
 

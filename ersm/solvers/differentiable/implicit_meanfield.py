@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._arrays import is_torch
+from ...core.arrays import is_torch
 from ..meanfield._common import MeanFieldOptions, check_init, check_options
 from ._adjoint import BACKWARD_METHODS, solve_adjoint
 from ._common import check_choice, check_count, check_positive, meanfield_step, register_native

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..._validation import ValueRangeError
+from ...core.errors import ValueRangeError
 from ...energy.offsets import K_TO_CONNECTIVITY
 from ._common import check_count, check_positive, register_native
 from ._grid import grid_difference, grid_divergence, operator_norm_sq, valid_edges

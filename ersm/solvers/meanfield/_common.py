@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ..._arrays import is_torch
-from ..._validation import ShapeError, ValueRangeError, check_array_like, check_finite
+from ...core.arrays import is_torch
+from ...core.checks import check_array_like, check_finite
+from ...core.errors import ShapeError, ValueRangeError
 from ...energy.evaluate import relaxed_energy
 
 SCHEDULES = ("parallel", "checkerboard")

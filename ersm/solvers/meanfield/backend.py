@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._arrays import is_torch, like, to_numpy
+from ...core.arrays import is_torch, like, to_numpy
 from ..registry import BackendSpec, register
 from ._common import (check_impl, check_init, check_options, free_energy, numpy_working_dtype,
                       torch_working_dtype)

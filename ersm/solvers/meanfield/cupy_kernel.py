@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..._arrays import is_torch
-from ..._optional import require
+from ...core.arrays import is_torch
+from ...core.optional import require
 from ._common import MeanFieldOptions
 
 FUSED_MAX_TOKENS = 64 * 64

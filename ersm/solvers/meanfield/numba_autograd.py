@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from numba import uint64
 
-from ..._numba_cache import njit
-from ..._parallel import run_batch
+from ...core.numba_cache import njit
+from ...core.parallel import run_batch
 from ...energy.offsets import OFFSETS
 from ._common import MeanFieldOptions
 from ._numba_math import sigmoid_neg

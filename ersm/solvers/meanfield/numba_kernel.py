@@ -1,4 +1,4 @@
-"""Numba mean-field: all iterations fused, batch-parallel (:mod:`ersm._parallel`), SIMD loops.
+"""Numba mean-field: all iterations fused, batch-parallel (:mod:`ersm.core.parallel`), SIMD loops.
 
 Per sample the energy is folded once into ``c_i = (θ_i + Σ_j w_ij) / T`` and
 ``v_ij = 2 w_ij / T`` (zero on off-grid edges), so an update is
@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import uint64
 
-from ..._numba_cache import njit
-from ..._parallel import run_batch
+from ...core.numba_cache import njit
+from ...core.parallel import run_batch
 from ...energy.offsets import K_TO_CONNECTIVITY, OFFSETS
 from ._common import MeanFieldOptions, colour_classes
 from ._numba_math import sigmoid_neg

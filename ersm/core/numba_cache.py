@@ -23,9 +23,9 @@ from typing import Any, Callable, Iterator
 import numba
 from numba.core import config
 
-_PACKAGE = Path(__file__).parent
+_PACKAGE = Path(__file__).parent.parent
 KERNEL_SOURCES = (
-    "_numba_cache.py",
+    "core/numba_cache.py",
     "energy/offsets.py",
     "solvers/_bk_kernel.py",
     "solvers/meanfield/_numba_math.py",

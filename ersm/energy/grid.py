@@ -14,6 +14,7 @@ import numpy as np
 from ..core.arrays import array_kind, is_torch, like, to_numpy
 from .checks import check_energy_arrays
 from ..core.checks import check_array_like, check_finite, check_mask
+from ..core.errors import DTypeError, ValueRangeError
 from .evaluate import discrete_energy, relaxed_energy
 
 
@@ -148,8 +149,13 @@ class GridEnergy:
 
         Returns:
             ``(B,)`` (or ``()``) float64, NumPy or torch like the energy's arrays.
+
+        Raises:
+            ValueRangeError: ``mask`` holds a value other than 0 and 1 (e.g. 2.0 or
+                NaN); relaxed marginals go to :meth:`relaxed`.
         """
         m = self._batched(mask, "mask")
+        _check_binary(m, "mask")
         m = like(to_numpy(m), self.unary) if is_torch(self.unary) != is_torch(m) else m
         values = discrete_energy(self.unary, self.pairwise, m)
         return self._unbatch(self._with_constant(values))
@@ -192,6 +198,35 @@ class GridEnergy:
         return (f"GridEnergy(B={self.batch_size}, H={self.height}, W={self.width}, "
                 f"connectivity={self.connectivity}, kind={self.array_kind}, "
                 f"batched={self.batched})")
+
+
+def _check_binary(mask: Any, name: str) -> None:
+    """Raise unless every entry of ``mask`` is 0 or 1 (bool always passes; NaN fails)."""
+    if is_torch(mask):
+        import torch
+
+        if mask.dtype == torch.bool:
+            return
+        if mask.is_complex():
+            raise DTypeError(f"{name} must be bool or hold 0/1 values, got dtype {mask.dtype}")
+        bad = ~((mask == 0) | (mask == 1))
+        if not bool(bad.any()):
+            return
+        value = mask[bad][0].item()
+    else:
+        mask = np.asarray(mask)
+        if mask.dtype == np.bool_:
+            return
+        if mask.dtype.kind not in "fiu":
+            raise DTypeError(f"{name} must be bool or hold 0/1 values, got dtype {mask.dtype}")
+        bad = ~((mask == 0) | (mask == 1))
+        if not bad.any():
+            return
+        value = mask[bad][0].item()
+    raise ValueRangeError(
+        f"{name} must be binary (bool or 0/1 values), got {value!r} "
+        f"({int(bad.sum())} entries not 0/1); use relaxed() for marginals in [0, 1]"
+    )
 
 
 def _torch_f64() -> Any:

@@ -166,9 +166,11 @@ def token_pairwise(tokens: torch.Tensor, kind: str = "cosine", pairwise_weight: 
         ``(B, K, h, w)`` weights ``≥ 0``, zero off-grid.
     """
     if kind == "cosine":
-        return cosine_weights(tokens, gamma=pairwise_weight, connectivity=connectivity)
+        return cosine_weights(tokens, gamma=pairwise_weight, connectivity=connectivity,
+                              channels_last=False)
     if kind == "contrast":
-        return contrast_weights(tokens, gamma=pairwise_weight, connectivity=connectivity)
+        return contrast_weights(tokens, gamma=pairwise_weight, connectivity=connectivity,
+                                channels_last=False)
     if kind == "learned":
         if edge_weight is None or edge_bias is None:
             raise ValueError("pairwise='learned' needs edge_weight and edge_bias")

@@ -177,7 +177,8 @@ class ERSMLayer(RecordingLayer):
         last = last_output(self)
         gamma = self.pairwise_weight if pairwise_weight is None else pairwise_weight
         tokens = last.tokens.detach()
-        weights = cosine_weights(tokens, gamma=gamma, connectivity=connectivity)
+        weights = cosine_weights(tokens, gamma=gamma, connectivity=connectivity,
+                                 channels_last=False)
         return GridEnergy(last.unary.detach() / self.temperature, weights)
 
     def extra_repr(self) -> str:

@@ -17,11 +17,45 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import load_backbone
-from .energy_mask import EnergyMaskLayer
+from .energy_mask import EnergyMaskLayer, upsample_tokens
 from .ersm_layer import ERSMLayer
 
 MODELS: tuple[str, ...] = ("baseline", "ersm", "mrf")
 BACKBONE_ALIASES: dict[str, str] = {"small": "small_cnn"}
+
+
+def classify_features(model: nn.Module, features: torch.Tensor, mask: torch.Tensor | None = None,
+                      use_layer: bool = True, rescale: bool = True) -> torch.Tensor:
+    """Logits ``(B, K)`` from layer inputs: the one pooling + head of every classifier.
+
+    ``head(mean_HW(layer(features)))``. With a token ``mask`` ``(B, h, w)`` (a forced mask,
+    e.g. a solved one or a deletion test's), the mask replaces the layer's gate: it is
+    repeated over each ``patch_size × patch_size`` patch and multiplies the features, and
+    with ``rescale`` the pooled features are multiplied by ``N / Σ mask`` per image (``N``
+    tokens, ``Σ mask`` clamped at 1e-6), as the paper's deletion test does.
+
+    Args:
+        model: anything with ``head`` (``Linear(C, K)``) and ``layer`` (a mask layer with
+            ``patch_size``, or None), e.g. a :class:`MaskedClassifier`.
+        features: ``(B, C, H, W)`` the layer input (the backbone's output).
+        mask: ``(B, h, w)`` token mask, or None for the layer's own.
+        use_layer: False: pool the features as they are (the model without its layer).
+        rescale: with ``mask``, compensate the kept fraction (see above).
+
+    Returns:
+        ``(B, K)`` logits.
+    """
+    layer = getattr(model, "layer", None) if use_layer else None
+    if mask is None:
+        masked = features if layer is None else layer(features)
+        return model.head(masked.mean(dim=(-2, -1)))
+    patch = 1 if layer is None else int(layer.patch_size)
+    gate = upsample_tokens(mask.to(features.dtype), patch, features.shape[-2:])
+    pooled = (features * gate[:, None]).mean(dim=(-2, -1))
+    if rescale:
+        kept = mask.to(features.dtype).flatten(1).sum(1, keepdim=True).clamp(min=1e-6)
+        pooled = pooled * (mask.shape[-2] * mask.shape[-1] / kept)
+    return model.head(pooled)
 
 
 class MaskedClassifier(nn.Module):
@@ -56,8 +90,16 @@ class MaskedClassifier(nn.Module):
         features = self.backbone(images)
         return features if self.layer is None else self.layer(features)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images).mean(dim=(-2, -1)))
+    def classify(self, features: torch.Tensor, mask: torch.Tensor | None = None,
+                 use_layer: bool = True, rescale: bool = True) -> torch.Tensor:
+        """Logits from backbone features ``(B, C, h, w)``: :func:`classify_features`."""
+        return classify_features(self, features, mask, use_layer, rescale)
+
+    def forward(self, images: torch.Tensor, mask: torch.Tensor | None = None,
+                rescale: bool = True) -> torch.Tensor:
+        """Logits ``(B, K)``; a token ``mask`` ``(B, h, w)`` forces the mask (see
+        :func:`classify_features`)."""
+        return self.classify(self.backbone(images), mask, rescale=rescale)
 
     def regularizer(self) -> torch.Tensor | float:
         """The layer's regulariser of the last forward pass (0 without a layer)."""
@@ -124,4 +166,5 @@ def build_model(model: str = "baseline", backbone: str = "small", backend: str |
     return MaskedClassifier(net, layer, num_classes)
 
 
-__all__ = ["BACKBONE_ALIASES", "MODELS", "MaskedClassifier", "build_model", "make_layer"]
+__all__ = ["BACKBONE_ALIASES", "MODELS", "MaskedClassifier", "build_model", "classify_features",
+           "make_layer"]

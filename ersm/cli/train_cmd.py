@@ -46,6 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                                    "(default: 0)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--recipe", help="named settings that fill in what is not given: paper "
+                                    "(the ERSM paper's training: ersm layer, frozen backbone, "
+                                    "AdamW wd 1e-4, per-epoch cosine, 20 epochs)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -62,6 +65,10 @@ def given_config(args: argparse.Namespace) -> dict[str, Any]:
         given["layer_kwargs"] = layer
     if args.stages is not None:
         given["backbone_kwargs"] = {"stages": args.stages}
+    if getattr(args, "recipe", None) is not None:
+        from ..train.recipes import get_recipe
+
+        given = get_recipe(args.recipe).apply(given)
     return given
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..io.atomic import atomic_write_text
 
 CONFIG_FILE = "config.json"
+LR_SCHEDULES: tuple[str, ...] = ("cosine", "cosine_epoch")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class TrainConfig:
         backbone_kwargs: backbone builder arguments (e.g. ``{"stages": 3}``).
         layer_kwargs: mask-layer arguments (e.g. ``{"patch_size": 2}``).
         classes: class names (filled in from the train split when the run starts).
+        lr_schedule: ``"cosine"`` (decays every step) or ``"cosine_epoch"`` (one value per
+            epoch, as ``CosineAnnealingLR(T_max=epochs)`` stepped per epoch).
+        recipe: the :mod:`~ersm.train.recipes` name the run was built from, or None.
     """
 
     data: str
@@ -61,6 +65,8 @@ class TrainConfig:
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     layer_kwargs: dict[str, Any] = field(default_factory=dict)
     classes: list[str] | None = None
+    lr_schedule: str = "cosine"
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "image_size"):
@@ -72,6 +78,9 @@ class TrainConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
+                             f"{self.lr_schedule!r}")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with ``changes``."""
@@ -116,4 +125,4 @@ def load_config(run: str | os.PathLike) -> TrainConfig:
     return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-__all__ = ["CONFIG_FILE", "TrainConfig", "load_config", "save_config"]
+__all__ = ["CONFIG_FILE", "LR_SCHEDULES", "TrainConfig", "load_config", "save_config"]

@@ -56,13 +56,15 @@ def set_determinism(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def cosine_schedule(optimizer: torch.optim.Optimizer,
-                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """``lr(step) = lr₀ · ½ (1 + cos(π · step / total_steps))`` (a closed form, so changing
-    ``total_steps`` on resume is well defined)."""
-    total = max(1, total_steps)
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
+                    steps_per_value: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
+    """``lr(step) = lr₀ · ½ (1 + cos(π · s / total_steps))`` with ``s`` the step rounded
+    down to a multiple of ``steps_per_value`` (the steps of an epoch: one value per epoch);
+    a closed form, so changing ``total_steps`` on resume is well defined."""
+    total, every = max(1, total_steps), max(1, steps_per_value)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        optimizer,
+        lambda step: 0.5 * (1 + math.cos(math.pi * min(step // every * every, total) / total)))
 
 
 def run_epoch(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader: Any,
@@ -153,7 +155,8 @@ def _train(config: TrainConfig, info: distributed.Distributed, resume: bool, pro
                                   lr=config.lr, weight_decay=config.weight_decay)
     train_data = EpochFlips(train_set, config.seed) if config.augment else train_set
     steps = len(make_loader(train_data, config.batch_size, info, config.seed, 0, True))
-    scheduler = cosine_schedule(optimizer, steps * config.epochs)
+    scheduler = cosine_schedule(optimizer, steps * config.epochs,
+                                steps if config.lr_schedule == "cosine_epoch" else 1)
     start, history = 0, []
     if state is not None:
         model.load_state_dict(state["model"])

@@ -11,10 +11,12 @@ Example:
 from . import errors
 from .energy import GridEnergy, constant_weights, contrast_weights, cosine_weights
 from .solvers import SolveResult, available, solve
+from .solvers import PathResult, solve_path
 
 __version__ = "0.1.0"
 __all__ = [
     "GridEnergy",
+    "PathResult",
     "SolveResult",
     "available",
     "constant_weights",
@@ -22,4 +24,5 @@ __all__ = [
     "cosine_weights",
     "errors",
     "solve",
+    "solve_path",
 ]

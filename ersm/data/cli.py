@@ -30,9 +30,12 @@ def add_synth_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--n", type=int, required=True, help="number of images, train + test")
     parser.add_argument("--seed", type=int, required=True,
                         help="random seed (same seed, same files)")
-    parser.add_argument("--spurious", type=_probability, default=0.9,
-                        help="share of train images whose background tint matches the class "
-                             "(default 0.9)")
+    parser.add_argument("--spurious", type=_probability, default=0.0,
+                        help="share P of train images given their class's background tint; "
+                             "the rest draw it uniformly (default 0: independent of the class)")
+    parser.add_argument("--colour", choices=("random", "class"), default="random",
+                        help="shapes: object hue and texture random (default; only the shape "
+                             "tells the class) or fixed by the class")
     parser.add_argument("--kind", choices=("shapes", "digits"), default="shapes",
                         help="default: shapes")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
@@ -58,9 +61,10 @@ def run_synth_cli(args: argparse.Namespace) -> int:
     Returns:
         exit status 0.
     """
+    options = {"colour": args.colour} if args.kind == "shapes" else {}
     make = make_synthetic_dataset if args.kind == "shapes" else make_digits_in_clutter
     meta = make(args.out, n=args.n, seed=args.seed, spurious=args.spurious, size=args.size,
-                test_fraction=args.test_fraction, overwrite=args.overwrite)
+                test_fraction=args.test_fraction, overwrite=args.overwrite, **options)
     print(f"wrote {meta['n_train']} train + {meta['n_test']} test {meta['kind']} images "
           f"({len(meta['classes'])} classes, {meta['size']}px, "
           f"spurious={meta['spurious']}) to {args.out}")

@@ -7,16 +7,19 @@ Two generators write the image-folder layout (:class:`~ersm.data.ImageFolderData
     DIR/items.csv                               split, path, label, class, background
     DIR/meta.json                               generator, seed, n, spurious rate, classes
 
-- :func:`make_synthetic_dataset`: one coloured, textured shape per image (the class
-  decides shape, colour and texture) on a blotchy background cluttered with grey
-  distractor shapes.
+- :func:`make_synthetic_dataset`: one coloured, textured shape per image on a blotchy
+  background cluttered with grey distractor shapes. The class decides the shape only:
+  colour and texture are drawn independently of the class (``colour="random"``, the
+  default), or fixed by the class (``colour="class"``, the older, easier variant).
 - :func:`make_digits_in_clutter`: a scikit-learn 8×8 digit (bundled with the package,
   no download) upscaled into the same kind of clutter.
 
 **The spurious cue** (Waterbirds-style): each class has a background tint. In ``train``
-the background carries the tint of the image's own class for a fraction ``spurious`` of
-the images (exactly, up to rounding) and the tint of another, uniformly drawn class
-otherwise; in ``test`` the tint is drawn uniformly and independently of the class. The
+the background carries the tint of the image's own class for a fraction ``spurious = P``
+of the images (exactly, up to rounding) and a tint drawn uniformly from all ``K`` classes
+otherwise, so ``P = 0`` makes the tint independent of the class and a share
+``P + (1 − P) / K`` of the train images shows its own class's tint; in ``test`` the tint is
+drawn uniformly and independently of the class. The
 tint's class is column ``background`` of ``items.csv`` (for group accuracies).
 
 **Determinism**: every image is drawn from its own generator seeded by ``(seed, index)``,
@@ -54,6 +57,7 @@ from ._draw import (
 
 FORMAT = "ersm-synth"
 DEFAULT_SHAPES: tuple[str, ...] = ("cross", "disc", "square", "triangle")
+COLOURINGS: tuple[str, ...] = ("random", "class")
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 ITEM_FIELDS: tuple[str, ...] = ("split", "path", "label", "class", "background")
 
@@ -77,8 +81,9 @@ def plan_items(n: int, num_classes: int, spurious: float, test_fraction: float,
     """Split, label and background class of every image.
 
     Labels are balanced within each split (``index mod K``, shuffled). In train exactly
-    ``round(spurious * n_train)`` images get their own class's background, the others a
-    uniformly drawn other class; in test backgrounds are uniform and independent.
+    ``round(spurious * n_train)`` images get their own class's background, the others one
+    drawn uniformly from all classes (``spurious = 0``: independent of the label); in test
+    backgrounds are uniform and independent.
 
     Args:
         n: total number of images; ``round(n * test_fraction)`` go to test.
@@ -104,7 +109,7 @@ def plan_items(n: int, num_classes: int, spurious: float, test_fraction: float,
     train_labels = rng.permutation(np.arange(n_train) % num_classes)
     matches = np.zeros(n_train, dtype=bool)
     matches[rng.permutation(n_train)[:round(spurious * n_train)]] = True
-    others = (train_labels + rng.integers(1, num_classes, n_train)) % num_classes
+    others = rng.integers(0, num_classes, n_train)
     train_bg = np.where(matches, train_labels, others)
     test_labels = rng.permutation(np.arange(n_test) % num_classes)
     test_bg = rng.integers(0, num_classes, n_test)
@@ -138,8 +143,17 @@ def _random_center(rng: np.random.Generator, size: int, margin: float) -> tuple[
     return tuple(rng.uniform(margin, size - margin, 2))
 
 
-def shape_renderer(classes: Sequence[str]) -> Renderer:
-    """Renderer for shape classes: shape, hue and texture fixed by the shape's name."""
+def shape_renderer(classes: Sequence[str], colour: str = "random") -> Renderer:
+    """Renderer for shape classes.
+
+    Args:
+        classes: shape names, indexed by label.
+        colour: ``"class"``: hue and texture fixed by the shape's name; ``"random"``: hue
+            uniform in ``[0, 1)`` and texture uniform over the textures, independent of
+            the class (only the shape tells the class).
+    """
+    if colour not in COLOURINGS:
+        raise ValueError(f"colour must be one of {COLOURINGS}, got {colour!r}")
 
     def render(rng: np.random.Generator, item: PlannedItem, size: int) -> Drawn:
         kind = classes[item.label]
@@ -147,9 +161,13 @@ def shape_renderer(classes: Sequence[str]) -> Renderer:
         radius = rng.uniform(0.2, 0.3) * size
         center = _random_center(rng, size, 1.1 * radius + 1)
         mask = shape_mask(kind, size, center, radius, rng.uniform(0, 2 * np.pi))
-        colour = np.clip(hsv(look / len(SHAPES), 0.85, 0.95) + rng.normal(0, 0.04, 3), 0, 1)
-        shade = texture(TEXTURES[look % len(TEXTURES)], size, rng)
-        return colour * shade[..., None], mask
+        if colour == "class":
+            hue, pattern = look / len(SHAPES), TEXTURES[look % len(TEXTURES)]
+        else:
+            hue, pattern = rng.uniform(0, 1), TEXTURES[int(rng.integers(len(TEXTURES)))]
+        tone = np.clip(hsv(hue, 0.85, 0.95) + rng.normal(0, 0.04, 3), 0, 1)
+        shade = texture(pattern, size, rng)
+        return tone * shade[..., None], mask
 
     return render
 
@@ -219,7 +237,7 @@ def _items_csv(rows: list[dict[str, object]]) -> str:
 
 def write_dataset(out_dir: str | os.PathLike, kind: str, classes: Sequence[str], render: Renderer,
                   n: int, seed: int, spurious: float, size: int, test_fraction: float,
-                  overwrite: bool) -> dict:
+                  overwrite: bool, extra: dict | None = None) -> dict:
     """Plan, draw and write a dataset (the generators' shared driver).
 
     Returns:
@@ -248,33 +266,41 @@ def write_dataset(out_dir: str | os.PathLike, kind: str, classes: Sequence[str],
     meta = {"format": FORMAT, "version": 1, "kind": kind, "seed": seed, "n": n,
             "n_train": n_train, "n_test": n - n_train, "spurious": spurious, "size": size,
             "test_fraction": test_fraction, "classes": list(classes),
-            "background_tints": np.round(tints, 4).tolist()}
+            "background_tints": np.round(tints, 4).tolist(), **(extra or {})}
     atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta
 
 
-def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurious: float = 0.9,
+def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurious: float = 0.0,
                            size: int = 64, classes: Sequence[str] = DEFAULT_SHAPES,
-                           test_fraction: float = 0.25, overwrite: bool = False) -> dict:
-    """Write shapes-in-clutter images with exact masks and a spurious background cue.
+                           test_fraction: float = 0.25, overwrite: bool = False,
+                           colour: str = "random") -> dict:
+    """Write shapes-in-clutter images with exact masks and an optional spurious background.
+
+    With the defaults (``spurious=0``, ``colour="random"``) only the shape tells the class:
+    neither the object's colour and texture nor the background tint carry class
+    information.
 
     Args:
         out_dir: destination folder (created; must be empty unless ``overwrite``).
         n: total number of images (train + test).
         seed: integer seed; same arguments ⇒ byte-identical files.
-        spurious: fraction ``P`` of train images whose background tint matches their class.
+        spurious: fraction ``P`` of train images forced to their class's background tint
+            (the rest draw the tint uniformly; 0 = independent of the class).
         size: image side in pixels (``≥ 16``).
         classes: shape names from ``("disc", "square", "triangle", "cross", "ring",
             "diamond")``; written and labelled in sorted order (as the image folder
             reader sorts them).
         test_fraction: share of ``n`` in the test split.
         overwrite: replace an earlier synthetic dataset in ``out_dir``.
+        colour: ``"random"`` (object hue and texture independent of the class) or
+            ``"class"`` (fixed by the class).
 
     Returns:
-        the metadata written to ``meta.json``.
+        the metadata written to ``meta.json`` (with ``colour``).
 
     Raises:
-        ValueError: unknown or repeated classes, fewer than 2, bad rates or sizes.
+        ValueError: unknown or repeated classes, unknown ``colour``, fewer than 2, bad rates or sizes.
         FileExistsError: ``out_dir`` is not empty (and not replaceable).
 
     Example:
@@ -287,8 +313,9 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurio
     unknown = sorted(set(names) - set(SHAPES))
     if unknown or len(set(names)) != len(names):
         raise ValueError(f"classes must be distinct names from {SHAPES}, got {list(classes)}")
-    return write_dataset(out_dir, "shapes", names, shape_renderer(names), n, seed, spurious, size,
-                         test_fraction, overwrite)
+    render = shape_renderer(names, colour)
+    return write_dataset(out_dir, "shapes", names, render, n, seed, spurious, size,
+                         test_fraction, overwrite, extra={"colour": colour})
 
 
 def make_digits_in_clutter(out_dir: str | os.PathLike, n: int, seed: int, spurious: float = 0.9,
@@ -340,5 +367,5 @@ def read_items(root: str | os.PathLike) -> list[dict]:
                 for row in csv.DictReader(f)]
 
 
-__all__ = ["DEFAULT_SHAPES", "DIGIT_CLASSES", "PlannedItem", "background_tints",
+__all__ = ["COLOURINGS", "DEFAULT_SHAPES", "DIGIT_CLASSES", "PlannedItem", "background_tints",
            "make_digits_in_clutter", "make_synthetic_dataset", "plan_items", "read_items"]

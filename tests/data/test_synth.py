@@ -75,7 +75,8 @@ def test_spurious_rate_train_and_independence_test():
     items = plan_items(4000, 4, 0.9, 0.5, seed=0)
     train = [i for i in items if i.split == "train"]
     test = [i for i in items if i.split == "test"]
-    assert np.mean([i.background == i.label for i in train]) == pytest.approx(0.9)
+    assert np.mean([i.background == i.label for i in train]) == pytest.approx(
+        0.9 + 0.1 / 4, abs=0.01)  # forced share P, the rest uniform over all classes
     assert np.mean([i.background == i.label for i in test]) == pytest.approx(0.25, abs=0.03)
     table = np.zeros((4, 4))
     for i in test:
@@ -97,7 +98,48 @@ def test_background_tint_is_visible(shapes):
         hits += int(np.argmin(((chroma - colour / colour.sum()) ** 2).sum(1)) == row["background"])
     assert hits / len(rows) > 0.9
     train = [r for r in rows if r["split"] == "train"]
-    assert np.mean([r["background"] == r["label"] for r in train]) == pytest.approx(0.75)
+    assert np.mean([r["background"] == r["label"] for r in train]) >= 0.75
+
+
+def test_spurious_zero_is_independent():
+    items = [i for i in plan_items(8000, 4, 0.0, 0.25, seed=1) if i.split == "train"]
+    table = np.zeros((4, 4))
+    for i in items:
+        table[i.label, i.background] += 1
+    np.testing.assert_allclose(table / table.sum(1, keepdims=True), 0.25, atol=0.03)
+
+
+def _hue_of(path, mask_path):
+    import colorsys
+    image = np.asarray(Image.open(path), dtype=float) / 255
+    mask = np.asarray(Image.open(mask_path)) > 0
+    return colorsys.rgb_to_hsv(*np.median(image[mask], 0))[0]
+
+
+def _circular_spread(hues):
+    d = np.abs(np.asarray(hues) - hues[0]) % 1.0
+    return float(np.minimum(d, 1 - d).max())
+
+
+@pytest.mark.parametrize("colour", ["random", "class"])
+def test_object_colour(tmp_path, colour):
+    root = tmp_path / colour
+    meta = make_synthetic_dataset(root, n=40, seed=2, size=32, colour=colour)
+    assert meta["colour"] == colour and meta["spurious"] == 0.0
+    hues = {}
+    for row in read_items(root):
+        hue = _hue_of(root / row["path"], root / "masks" / row["path"])
+        hues.setdefault(row["label"], []).append(hue)
+    spread = np.mean([_circular_spread(h) for h in hues.values()])
+    if colour == "class":
+        assert spread < 0.1  # one hue per class
+    else:
+        assert spread > 0.3  # hue independent of the class
+
+
+def test_colour_exception(tmp_path):
+    with pytest.raises(ValueError, match="colour must be one of"):
+        make_synthetic_dataset(tmp_path / "x", n=4, seed=0, colour="blue")
 
 
 def test_digits(tmp_path):
@@ -148,10 +190,11 @@ def _parser():
 def test_cli(tmp_path, capsys):
     args = _parser().parse_args(["data", "synth", "--out", str(tmp_path / "c"), "--n", "8",
                                  "--seed", "2", "--spurious", "0.5", "--size", "16",
-                                 "--kind", "shapes"])
+                                 "--kind", "shapes", "--colour", "class"])
     assert args.run(args) == 0
     assert "wrote 6 train + 2 test shapes images" in capsys.readouterr().out
-    assert json.loads((tmp_path / "c" / "meta.json").read_text())["spurious"] == 0.5
+    meta = json.loads((tmp_path / "c" / "meta.json").read_text())
+    assert meta["spurious"] == 0.5 and meta["colour"] == "class"
     with pytest.raises(SystemExit):
         _parser().parse_args(["data", "synth", "--out", "x", "--n", "8", "--seed", "2",
                               "--spurious", "2"])

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic import atomic_write_text
-from . import figures, report
+from . import figures, metrics, report
 from .evaluate import (FORMAT_VERSION, METRICS_FILE, PANELS_FILE, EvalSettings, evaluate_run,
                        load_metrics, run_fingerprint)
-from .rankings import RANKINGS
+from .rankings import ranking_names
 
-BAR_KEYS: tuple[str, ...] = ("accuracy", "accuracy.solved", "iou.solved", "iou.learned",
-                             "occlusion.roi_only", "occlusion.roi_masked",
-                             "sparsity.active_fraction")
+BAR_KEYS: tuple[str, ...] = metrics.bar_keys()
+"""Keys of ``compare_metrics.png``: every registered metric's ``bars``, at import
+(:func:`ersm.evaluation.metrics.bar_keys` is current)."""
 
 
 def run_names(runs: Sequence[str | os.PathLike]) -> list[str]:
@@ -49,13 +49,14 @@ def run_names(runs: Sequence[str | os.PathLike]) -> list[str]:
 
 def cached_result(out: Path, run: str | os.PathLike, data: str | os.PathLike,
                   settings: EvalSettings) -> dict[str, Any] | None:
-    """The evaluation in ``out`` if it matches this checkpoint, data, settings and format
-    version, else None."""
+    """The evaluation in ``out`` if it matches this checkpoint, data, settings, format
+    version and metric versions, else None."""
     if not (out / METRICS_FILE).is_file() or not (out / PANELS_FILE).is_file():
         return None
     result = load_metrics(out)
     meta = result.get("meta", {})
     same = (meta.get("format_version") == FORMAT_VERSION
+            and meta.get("metric_versions") == metrics.versions()
             and {k: meta.get(k) for k in ("run", "size", "mtime_ns")} == run_fingerprint(run)
             and meta.get("data") == str(Path(data).resolve())
             and meta.get("settings") == settings.to_dict())
@@ -103,14 +104,16 @@ def compare_runs(runs: Sequence[str | os.PathLike], data: str | os.PathLike,
 def compare_figures(results: dict[str, dict[str, Any]], panels: dict[str, dict[str, np.ndarray]],
                     out: Path) -> dict[str, str]:
     """Bars of AUCs and of the other headline metrics, and the side-by-side mask panels."""
-    metrics = {name: r["metrics"] for name, r in results.items()}
+    values = {name: r["metrics"] for name, r in results.items()}
     first = next(iter(results.values()))["meta"]
     modes, kinds = first["settings"]["modes"], first["settings"]["curves"]
-    auc_keys = [f"{k}_auc.{m}.{n}" for k in kinds for m in modes[:1] for n in RANKINGS]
+    auc_keys = [f"{k}_auc.{m}.{n}" for k in kinds for m in modes[:1]
+                for n in ranking_names(first["settings"])]
     out.mkdir(parents=True, exist_ok=True)
-    files = {"auc": figures.compare_bars_figure(metrics, auc_keys, out / "compare_auc.png",
+    files = {"auc": figures.compare_bars_figure(values, auc_keys, out / "compare_auc.png",
                                                 f"AUC by ranking ({modes[0]} mode)").name,
-             "metrics": figures.compare_bars_figure(metrics, BAR_KEYS, out / "compare_metrics.png",
+             "metrics": figures.compare_bars_figure(values, metrics.bar_keys(),
+                                                    out / "compare_metrics.png",
                                                     "accuracy, IoU, occlusion, sparsity").name}
     if all(len(p.get("image", [])) for p in panels.values()):
         files["masks"] = figures.compare_panels_figure(panels, out / "compare_masks.png",

@@ -24,17 +24,15 @@ import torch
 from ..energy.grid import GridEnergy
 from ..io.atomic import atomic_save_npz, atomic_write_text
 from ..train.checkpoint import CHECKPOINT_FILE, load_trained
-from . import figures, report
+from . import figures, metrics, report
 from .batch_metrics import Draws, Found, evaluate_batch
 from .batches import Keeper, Means, background_lookup, iterate, open_eval_split, split_size
-from .cost import layer_cost
-from .deletion import auc, step_fractions
 from .landscape import neighbourhood, sweep
+from .metrics.faithfulness import curve_results
 from .occlusion import random_boxes
 from .probe import token_shape
-from .rankings import NEEDS_LAYER, RANKINGS, random_scores
+from .rankings import random_scores
 from .settings import EvalSettings
-from .sparsity import SPARSITY_KEYS
 
 METRICS_FILE = "metrics.json"
 PANELS_FILE = "panels.npz"
@@ -62,46 +60,26 @@ def landscape_summary(energies: dict[str, np.ndarray], backend: str,
 # ---------------------------------------------------------------- results
 
 
-def curve_results(means: Means, settings: EvalSettings,
-                  tokens: int) -> tuple[dict[str, float | None], dict[str, list[float]]]:
-    """AUCs ``<kind>_auc.<mode>.<ranking>`` and mean curves ``<kind>.<mode>.<ranking>``."""
-    x = step_fractions(tokens, settings.steps)
-    metrics: dict[str, float | None] = {}
-    curves: dict[str, list[float]] = {"x": x.tolist()}
-    for kind in settings.curves:
-        for mode in settings.modes:
-            for name in RANKINGS:
-                key, base = f"{kind}_auc.{mode}.{name}", f"curve.{kind}.{mode}.{name}"
-                if name != "random":
-                    y = means.mean(base)
-                    metrics[key] = None if y is None else auc(y, x)
-                    if y is not None:
-                        curves[f"{kind}.{mode}.{name}"] = y.tolist()
-                    continue
-                ys = [means.mean(f"{base}.{s}") for s in range(settings.seeds)]
-                areas = [auc(y, x) for y in ys if y is not None]
-                metrics[key] = float(np.mean(areas)) if areas else None
-                metrics[f"{key}_std"] = float(np.std(areas)) if areas else None
-                if areas:
-                    stacked = np.stack([y for y in ys if y is not None])
-                    curves[f"{kind}.{mode}.random"] = stacked.mean(0).tolist()
-                    curves[f"{kind}.{mode}.random_std"] = stacked.std(0).tolist()
-    return metrics, curves
+def scalar_results(means: Means, has_layer: bool, settings: EvalSettings, tokens: int,
+                   model: torch.nn.Module | None = None, sample: torch.Tensor | None = None,
+                   baseline_accuracy: float | None = None) -> dict[str, Any]:
+    """Every registered metric's keys and values (None where undefined), in metric order.
 
+    Args:
+        means: the per-image sums of the split.
+        has_layer: the model has a mask layer.
+        settings: the evaluation settings.
+        tokens: tokens per image ``h·w`` (the curves' x).
+        model, sample: the model and a few images for the ``cost`` keys (None: cost keys
+            are None).
+        baseline_accuracy: ``accuracy.baseline``.
 
-def scalar_results(means: Means, has_layer: bool, settings: EvalSettings) -> dict[str, Any]:
-    """Accuracy, localization, sparsity and occlusion keys (None where undefined)."""
-    keys = ["accuracy", "accuracy.solved", "accuracy.background_match",
-            "accuracy.background_mismatch", "iou.solved", "iou.learned", "iou.solved_matched"]
-    keys += [f"{family}.{name}" for family in ("pointing_game", "iou_topk") for name in RANKINGS]
-    keys += [f"sparsity.{k}" for k in (*SPARSITY_KEYS, "solved_fraction")]
-    keys += [f"occlusion.{part}.{level:g}" for part in ("object", "background")
-             for level in settings.levels] + ["occlusion.roi_only", "occlusion.roi_masked"]
-    out = {key: means.scalar(key) for key in keys}
-    if not has_layer:
-        out.update({f"{family}.{name}": None for family in ("pointing_game", "iou_topk")
-                    for name in NEEDS_LAYER})
-    return out
+    Raises:
+        ValueError: a key was accumulated that no metric reports
+            (:func:`~ersm.evaluation.metrics.compute_all`).
+    """
+    return metrics.compute_all(means, metrics.RunContext(settings, has_layer, tokens, model,
+                                                         sample, baseline_accuracy))
 
 
 def run_fingerprint(run: str | os.PathLike) -> dict[str, Any]:
@@ -163,16 +141,15 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, out: str | os.
     found = Found(Means(), Keeper(settings.panels, count), Keeper(settings.landscape, count))
     for batch in iterate(dataset, settings, background_lookup(data), progress):
         evaluate_batch(model, batch, grid, draws, settings, found)
-    metrics = {**scalar_results(found.means, model.layer is not None, settings)}
-    auc_metrics, curves = curve_results(found.means, settings, grid[0] * grid[1])
-    metrics.update(auc_metrics)
-    metrics["accuracy.baseline"] = (None if baseline is None
-                                    else accuracy_of(baseline, data, settings, progress))
+    tokens = grid[0] * grid[1]
+    base_accuracy = None if baseline is None else accuracy_of(baseline, data, settings, progress)
     sample = torch.stack([dataset[i]["image"] for i in range(min(16, count))])
-    metrics.update({f"cost.{k}": v for k, v in
-                    layer_cost(model, sample.to(settings.device), settings.backend).items()})
+    values = scalar_results(found.means, model.layer is not None, settings, tokens, model,
+                            sample.to(settings.device), base_accuracy)
+    curves = curve_results(found.means, settings, tokens)[1]
     histogram = found.means.sums.get("histogram.keep_prob", np.zeros(0))
     result = {"meta": {"format_version": FORMAT_VERSION, **run_fingerprint(run),
+                       "metric_versions": metrics.versions(),
                        "name": Path(run).name, "model": config.model,
                        "backbone": config.backbone,
                        "train_backend": getattr(model.layer, "backend", None),
@@ -180,7 +157,7 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, out: str | os.
                        "token_grid": list(grid), "classes": config.classes,
                        "baseline": None if baseline is None else str(Path(baseline).resolve()),
                        "settings": settings.to_dict()},
-              "metrics": metrics, "curves": curves,
+              "metrics": values, "curves": curves,
               "histograms": {"keep_prob": histogram.tolist(),
                              "edges": np.linspace(0, 1, len(histogram) + 1).tolist()},
               "landscape": landscape_summary(found.landscape.numpy(), settings.backend,

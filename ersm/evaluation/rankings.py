@@ -32,6 +32,16 @@ NEEDS_LAYER: frozenset[str] = frozenset({"energy", "mask"})
 """Rankings that exist only for a model with a mask layer."""
 
 
+def ranking_names(settings: object = None) -> tuple[str, ...]:
+    """The rankings an evaluation scores: :data:`RANKINGS`.
+
+    Args:
+        settings: an :class:`~ersm.evaluation.EvalSettings` or its ``to_dict()`` (None:
+            the defaults).
+    """
+    return RANKINGS
+
+
 def ranks(scores: torch.Tensor) -> torch.Tensor:
     """Position of every token in its image's importance order.
 
@@ -130,4 +140,4 @@ def mask_scores(mask: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["NEEDS_LAYER", "RANKINGS", "energy_scores", "gradcam", "gradcam_scores",
-           "magnitude_scores", "mask_scores", "random_scores", "ranks"]
+           "magnitude_scores", "mask_scores", "random_scores", "ranking_names", "ranks"]

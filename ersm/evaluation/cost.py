@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..nets.classifier import classify_features
 from ..solvers.api import solve
 from .probe import probe
 
@@ -54,7 +55,7 @@ def median_seconds(fn: Callable[..., Any], *args: Any, repeats: int = 5) -> floa
 
 def without_layer(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model with its mask layer taken out: backbone, pooling, head."""
-    return lambda images: model.head(model.backbone(images).mean(dim=(-2, -1)))
+    return lambda images: classify_features(model, model.backbone(images), use_layer=False)
 
 
 def layer_cost(model: nn.Module, images: torch.Tensor, backend: str = "graphcut",

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..energy.grid import GridEnergy
+from ..nets.classifier import classify_features as nets_classify
 from ..nets.energy_mask import upsample_tokens
 
 
@@ -62,9 +63,9 @@ def token_shape(model: nn.Module, feature_shape: tuple[int, int]) -> tuple[int, 
 
 
 def classify_features(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Logits ``(B, K)`` from layer inputs ``(B, C, H, W)``: layer (if any), pooling, head."""
-    masked = features if model.layer is None else model.layer(features)
-    return model.head(masked.mean(dim=(-2, -1)))
+    """Logits ``(B, K)`` from layer inputs ``(B, C, H, W)``: layer (if any), pooling, head
+    (:func:`ersm.nets.classifier.classify_features`)."""
+    return nets_classify(model, features)
 
 
 def masked_logits(model: nn.Module, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -73,8 +74,7 @@ def masked_logits(model: nn.Module, features: torch.Tensor, mask: torch.Tensor) 
     ``head(mean(features · mask))`` with the mask repeated over each patch: the model's
     prediction with a solved (discrete) mask in place of its learned one.
     """
-    gate = tokens_to_cells(mask.to(features.dtype), patch_size(model), features.shape[-2:])
-    return model.head((features * gate[:, None]).mean(dim=(-2, -1)))
+    return nets_classify(model, features, mask=mask, rescale=False)
 
 
 def token_energy(layer: nn.Module) -> GridEnergy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 
 import pytest
 import torch
@@ -146,13 +147,13 @@ def test_load_backbone_freeze_flag():
 
 @pytest.mark.skipif(importable("torchvision"), reason="checks the hint when torchvision is missing")
 def test_torchvision_missing_gives_install_hint():
-    with pytest.raises(ImportError, match="pip install torchvision"):
+    with pytest.raises(ImportError, match=r"'torchvision.models'.*pip install 'ersm\[backbones\]'"):
         build_backbone("tv:resnet18")
 
 
 @pytest.mark.skipif(importable("timm"), reason="checks the hint when timm is missing")
 def test_timm_missing_gives_install_hint():
-    with pytest.raises(ImportError, match="pip install timm"):
+    with pytest.raises(ImportError, match=r"'timm'.*pip install 'ersm\[backbones\]'"):
         build_backbone("timm:resnet18")
 
 
@@ -171,5 +172,32 @@ def test_timm_backbone():
     assert net(torch.zeros(1, 3, 64, 64)).shape == (1, net.out_channels, 2, 2) and net.stride == 32
 
 
-def test_docstring_examples():
-    assert doctest.testmod(ersm.nets.backbones, raise_on_error=False).failed == 0
+@pytest.mark.parametrize("module", ["architectures", "checkpoints", "freezing", "adapters",
+                                    "build"])
+def test_docstring_examples(module):
+    mod = importlib.import_module(f"ersm.nets.backbones.{module}")
+    assert doctest.testmod(mod, raise_on_error=False).failed == 0
+
+
+def test_package_keeps_the_public_names():
+    import ersm.nets.backbones as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None
+    assert not hasattr(package, "_require")  # the twin of ersm.core.optional.require is gone
+
+
+def test_a_training_checkpoint_gives_its_backbone(tmp_path):
+    """A MaskedClassifier state (with the layer's options, not weights) loads as backbone."""
+    from ersm.nets import build_model
+
+    model = build_model("ersm", backbone_kwargs={"width": 4, "out_channels": 8})
+    model(torch.rand(1, 3, 16, 16))
+    torch.save({"model": model.state_dict(), "epoch": 1}, tmp_path / "checkpoint.pt")
+    state = ersm.nets.backbones.read_state_dict(tmp_path / "checkpoint.pt")
+    assert "layer._extra_state" not in state and "layer.proj.weight" in state
+    with pytest.warns(UserWarning, match="unexpected: layer.proj.weight"):
+        loaded = load_backbone("small_cnn", tmp_path / "checkpoint.pt", strict=False,
+                               width=4, out_channels=8).eval()
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(loaded(x), model.backbone.eval()(x))

@@ -31,6 +31,7 @@ KERNEL_SOURCES = (
     "solvers/meanfield/_numba_math.py",
     "solvers/meanfield/numba_kernel.py",
     "solvers/meanfield/numba_autograd.py",
+    "solvers/path/kernel.py",
 )
 """Files (relative to the package) whose code or constants end up in compiled kernels;
 ``tests/test_numba_cache.py`` checks that every module importing numba is listed."""

@@ -337,3 +337,44 @@ def test_reference_agrees():
     e = int_energy(rng, 2, 5, 6, conn=8)
     np.testing.assert_array_equal(ersm.solve_path(e).thresholds,
                                   path_thresholds_reference(*e.numpy()))
+
+
+@pytest.mark.parametrize("conn", [4, 8])
+@pytest.mark.parametrize("shape", [(1, 9), (7, 1), (4, 6), (6, 5)])
+def test_kernel_matches_reference_integer(shape, conn):
+    rng = np.random.default_rng(hash((shape, conn, 1)) % 2**32)
+    for whi in (2, 4, 9):  # weak to strong coupling: singletons, pairs, large blocks
+        e = int_energy(rng, 3, *shape, conn=conn, whi=whi)
+        np.testing.assert_array_equal(ersm.solve_path(e).thresholds,
+                                      path_thresholds_reference(*e.numpy()))
+
+
+def test_kernel_image_energy_matches_graphcut():
+    # smooth image-like energy (long boundaries, big components), dyadic values
+    rng = np.random.default_rng(12)
+    H = W = 24
+    yy, xx = np.mgrid[:H, :W]
+    image = ((yy - 11) ** 2 + (xx - 13) ** 2 < 60).astype(float) + rng.normal(0, 0.5, (H, W))
+    theta = np.round(-(image - 0.5) * 2 * 64) / 64
+    pw = np.stack([np.exp(-np.diff(image, axis=1, append=image[:, -1:]) ** 2),
+                   np.exp(-np.diff(image, axis=0, append=image[-1:]) ** 2)])
+    pw = np.round(pw * 64) / 64
+    e = ersm.GridEnergy(theta[None], pw[None])
+    res = ersm.solve_path(e)
+    assert res.info["cuts"][0] > 0
+    checked = 0
+    for lam in probe_lams(res.thresholds[0])[::5] + [0.0, 0.25, -0.5]:
+        if exact_sum_is_float(theta, lam):
+            want = ersm.solve(ersm.GridEnergy(theta + lam, pw)).mask
+            np.testing.assert_array_equal(res.mask_at(lam)[0], want, err_msg=f"lam={lam!r}")
+            checked += 1
+    assert checked > 10
+
+
+def test_kernel_pruning_matches_clipping():
+    rng = np.random.default_rng(13)
+    e = int_energy(rng, 3, 8, 8, conn=8)
+    full = ersm.solve_path(e).thresholds
+    for lo, hi in [(-2.0, 2.0), (0.5, 0.5), (-np.inf, -1.0), (3.0, np.inf)]:
+        want = np.where(full >= hi, np.inf, np.where(full < lo, -np.inf, full))
+        np.testing.assert_array_equal(ersm.solve_path(e, lam_min=lo, lam_max=hi).thresholds, want)

@@ -1,12 +1,19 @@
 """The one import of the grid BK kernel used by the path solver.
 
 The kernel module may move (``ersm/solvers/_bk_kernel.py`` ->
-``ersm/solvers/kernels/bk.py``); only this file then changes.
+``ersm/solvers/kernels/bk.py``); only the import below then changes.
 """
 
 from __future__ import annotations
 
-from .._bk_kernel import _solve_map as solve_map  # noqa: F401  (Numba: one grid cut, canonical)
-from .._bk_kernel import grid_mincut_batch  # noqa: F401  (host batch cut)
+from .. import _bk_kernel as _bk
 
-__all__ = ["grid_mincut_batch", "solve_map"]
+grid_mincut_batch = _bk.grid_mincut_batch  # host batch cut (canonical)
+direction_offsets = _bk._direction_offsets  # Numba: flat offsets of the 2K directions
+push_trivial_paths = _bk._push_trivial_paths  # Numba: saturate s -> i -> j -> t paths
+maxflow = _bk._maxflow  # Numba: BK on a prepared padded residual graph
+SOURCE = _bk._SOURCE  # tree label of nodes reachable from the source
+NO_PARENT = _bk._NO_PARENT  # initial parent code
+
+__all__ = ["NO_PARENT", "SOURCE", "direction_offsets", "grid_mincut_batch", "maxflow",
+           "push_trivial_paths"]

@@ -28,14 +28,16 @@ def _check_range(lam_min: Any, lam_max: Any) -> tuple[float, float]:
     return lo, hi
 
 
-def path_thresholds(unary: np.ndarray, pairwise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds ``(B, H, W)`` over the whole λ line and cuts per sample ``(B,)``.
+def path_thresholds(unary: np.ndarray, pairwise: np.ndarray, lam_min: float = -math.inf,
+                    lam_max: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds ``(B, H, W)`` clipped to ``[lam_min, lam_max]`` and cuts per sample ``(B,)``.
 
-    Host float64 C-contiguous inputs, validated; the fast kernel when it is available.
+    Host float64 C-contiguous validated inputs (the Numba kernel, batch-parallel).
     """
-    from .reference import path_thresholds_reference
+    from .kernel import path_thresholds_batch
 
-    return path_thresholds_reference(unary, pairwise), np.zeros(unary.shape[0], np.int64)
+    t, stats = path_thresholds_batch(unary, pairwise, lam_min, lam_max)
+    return clip_to_range(t, lam_min, lam_max), stats[:, 0].copy()
 
 
 def clip_to_range(t: np.ndarray, lam_min: float, lam_max: float) -> np.ndarray:
@@ -77,8 +79,7 @@ def solve_path(energy: GridEnergy, lam_min: float = -math.inf,
     check_energy_for(get_backend("graphcut"), energy)
     lo, hi = _check_range(lam_min, lam_max)
     unary, pairwise = energy.numpy()
-    t, cuts = path_thresholds(unary, pairwise)
-    t = clip_to_range(t, lo, hi)
+    t, cuts = path_thresholds(unary, pairwise, lo, hi)
     breakpoints = [like(np.unique(t[b][np.isfinite(t[b])]), energy.unary) for b in range(len(t))]
     thresholds = like(t, energy.unary)
     if not energy.batched:

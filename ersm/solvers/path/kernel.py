@@ -1,0 +1,422 @@
+"""Numba kernel of the exact keep-cost path: divide and conquer with contraction.
+
+Problem
+-------
+For one map, ``E_λ(m) = Σ θ_i m_i + Σ w_ij [m_i ≠ m_j] + λ Σ m_i`` with ``w ≥ 0``. Its
+canonical (largest) minimisers ``M(λ)`` shrink as λ grows (parametric max-flow,
+Gallo–Grigoriadis–Tarjan 1989), so ``t_i = max{λ : i ∈ M(λ)}`` describes them all.
+
+Algorithm (Gallo–Grigoriadis–Tarjan / Kolmogorov–Boykov–Rother, ICCV 2007)
+--------------------------------------------------------------------------
+A *subproblem* is a set ``S`` of undecided tokens on an interval of λ where every token
+of ``S`` is kept at the lower end and dropped at the upper end; all tokens outside
+``S`` are decided there: a neighbour ``j`` of ``i ∈ S`` is either kept or dropped on
+the whole interval. Contraction folds them into the unaries,
+
+    θ'_i = θ_i − Σ_{j kept} w_ij + Σ_{j dropped} w_ij,
+
+so ``E_λ(S_kept ∪ T) = const + Σ_{i∈T} (θ'_i + λ) + cut_S(T)`` for ``T ⊆ S``. The lines
+"all of S" and "none of S" meet at ``λ* = −Σ_{i∈S} θ'_i / |S| = −P / q``. One
+canonical cut of the contracted problem at λ* (capacities ``q·θ'_i − P`` and
+``q·w_ij``: exactly ``q·(θ' + λ*)``, no rounding of λ*) gives ``C ⊆ S``:
+
+* ``C = S``: by concavity of the optimal value (zero at both "ends" and at λ*), all of
+  ``S`` has the threshold λ*: a breakpoint, ``t_i = λ*`` for ``i ∈ S``.
+* otherwise ``C`` (thresholds ``≥ λ*``) and ``S \\ C`` (thresholds ``< λ*``) are new
+  subproblems; each side's neighbours on the other side are kept / dropped there.
+
+Subproblems are further split into connected components of their ``w > 0`` edges
+(independent paths); a single token has ``t_i = −θ'_i`` without a cut. The tokens live
+in one permutation array where every subproblem is a contiguous segment, ordered so
+that a segment's tokens rank above (thresholds above) every lower segment they touch:
+a neighbour ``j`` outside the segment ``[a, b)`` of ``i`` is kept iff ``pos[j] >= b``.
+The cut of a subproblem runs the grid BK kernel on the bounding box of its segment, with
+weights to tokens outside it set to zero (they stay isolated and untouched).
+
+Exactness
+---------
+``P`` is summed exactly (Shewchuk expansions: error-free ``two_sum``) from the input
+values ``θ_i`` and ``±w_ij`` of the boundary edges, and ``t = −P / q`` is rounded
+*down* once (the largest float ``t`` with ``t·q ≤ −P``, checked exactly), so
+``t >= λ`` iff the true breakpoint is ``>= λ``, for every float λ. The folded unaries
+and the cut capacities are float64: on integer or dyadic inputs of moderate size they
+are exact, the cut decides exactly and the thresholds are bit for bit the exact
+rationals rounded down; for generic floats the cut is optimal up to the rounding of
+the BK kernel (``eps · Σ capacities``).
+
+Complexity
+----------
+Each token sits in one subproblem per recursion level; one level costs a cut on
+disjoint pieces of total size ``≤ H·W`` (the sum over tokens of their depth bounds the
+total size of all cuts). There are at most ``2·(#breakpoints)`` cuts; in the worst case
+the depth is the number of breakpoints (``O(n)`` cuts of ``O(n)`` size, like KBR), in
+practice the contracted pieces shrink quickly and most tokens end as isolated singletons
+or small components. Exact sums cost ``O(length of the expansion)`` per term, ``O(1)``
+on ordinary data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ersm.core.numba_cache import njit
+from ersm.core.parallel import run_batch
+from ersm.energy.offsets import OFFSETS
+
+from ._bk import NO_PARENT, SOURCE, direction_offsets, maxflow, push_trivial_paths
+
+__all__ = ["path_thresholds_batch"]
+
+_DY = np.array([o[0] for o in OFFSETS], dtype=np.int64)
+_DX = np.array([o[1] for o in OFFSETS], dtype=np.int64)
+_EXP = 96  # expansion buffer: a nonoverlapping float64 expansion has < 45 components
+_SPLITTER = 134217729.0  # 2^27 + 1 (Dekker)
+
+_OPTS = dict(nogil=True, cache=True)
+
+
+# ------------------------------------------------------------ exact arithmetic
+
+
+@njit(inline="always", **_OPTS)
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(**_OPTS)
+def _grow(e, m, b):
+    """Add ``b`` to the expansion ``e[:m]`` (increasing magnitude, nonoverlapping, no
+    zeros); return its new length (Shewchuk's GROW-EXPANSION with zero elimination)."""
+    if b == 0.0:
+        return m
+    q = b
+    k = 0
+    for i in range(m):
+        q, h = _two_sum(q, e[i])
+        if h != 0.0:
+            e[k] = h
+            k += 1
+    if q != 0.0 or k == 0:
+        e[k] = q
+        k += 1
+    return k
+
+
+@njit(**_OPTS)
+def _approx(e, m):
+    s = 0.0
+    for i in range(m):
+        s += e[i]
+    return s
+
+
+@njit(inline="always", **_OPTS)
+def _two_prod(a, b):
+    p = a * b
+    c = _SPLITTER * a
+    ah = c - (c - a)
+    al = a - ah
+    c = _SPLITTER * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@njit(**_OPTS)
+def _sign_minus(e, m, t, q, tmp):
+    """Sign of ``e − t·q`` (exact)."""
+    for i in range(m):
+        tmp[i] = e[i]
+    p, err = _two_prod(t, q)
+    k = _grow(tmp, m, -p)
+    k = _grow(tmp, k, -err)
+    top = tmp[k - 1] if k > 0 else 0.0
+    return 1 if top > 0.0 else (-1 if top < 0.0 else 0)
+
+
+@njit(**_OPTS)
+def _floor_div(e, m, q, tmp):
+    """Largest float64 ``t`` with ``t·q <= value(e)`` for an integer-valued ``q >= 1``."""
+    t = _approx(e, m) / q
+    if not np.isfinite(t):
+        return t
+    for _ in range(64):
+        if _sign_minus(e, m, t, q, tmp) < 0:
+            t = np.nextafter(t, -np.inf)
+            continue
+        up = np.nextafter(t, np.inf)
+        if np.isfinite(up) and _sign_minus(e, m, up, q, tmp) >= 0:
+            t = up
+            continue
+        break
+    return t
+
+
+# ----------------------------------------------------------------- the graph
+
+
+@njit(**_OPTS)
+def _neighbours(pairwise, H, W):
+    """Neighbour ids ``nb (n, 2K)`` (``-1``: none or ``w = 0``) and weights ``nw``."""
+    K = pairwise.shape[0]
+    n = H * W
+    nb = np.full((n, 2 * K), -1, dtype=np.int64)
+    nw = np.zeros((n, 2 * K), dtype=np.float64)
+    for k in range(K):
+        dy = _DY[k]
+        dx = _DX[k]
+        for y in range(H):
+            for x in range(W):
+                yy = y + dy
+                xx = x + dx
+                if yy < 0 or yy >= H or xx < 0 or xx >= W:
+                    continue
+                w = pairwise[k, y, x]
+                if w > 0.0:
+                    i = y * W + x
+                    j = yy * W + xx
+                    nb[i, k] = j
+                    nw[i, k] = w
+                    nb[j, k + K] = i
+                    nw[j, k + K] = w
+    return nb, nw
+
+
+@njit(**_OPTS)
+def _components(a, b, order, pos, nb, seen, stamp, buf, st_a, st_b, top):
+    """Reorder segment ``[a, b)`` of ``order`` by connected component (BFS) and push
+    every component as a segment; return the new stack size."""
+    D = nb.shape[1]
+    n_out = 0
+    for s in range(a, b):
+        root = order[s]
+        if seen[root] == stamp:
+            continue
+        seen[root] = stamp
+        start = n_out
+        buf[n_out] = root
+        n_out += 1
+        head = start
+        while head < n_out:
+            i = buf[head]
+            head += 1
+            for d in range(D):
+                j = nb[i, d]
+                if j >= 0 and seen[j] != stamp:
+                    pj = pos[j]
+                    if a <= pj < b:
+                        seen[j] = stamp
+                        buf[n_out] = j
+                        n_out += 1
+        st_a[top] = a + start
+        st_b[top] = a + n_out
+        top += 1
+    for s in range(n_out):
+        order[a + s] = buf[s]
+        pos[buf[s]] = a + s
+    return top
+
+
+@njit(**_OPTS)
+def _path_map(theta, pairwise, lam_min, lam_max, out, stats):
+    """Thresholds of one map into ``out (H, W)``; ``stats = [cuts, cut tokens (box area)]``."""
+    H, W = theta.shape
+    K = pairwise.shape[0]
+    n = H * W
+    D = 2 * K
+    nb, nw = _neighbours(pairwise, H, W)
+    th = np.empty(n, dtype=np.float64)
+    theta_flat = np.empty(n, dtype=np.float64)
+    t_out = np.empty(n, dtype=np.float64)
+    order = np.arange(n)
+    pos = np.arange(n)
+    seen = np.zeros(n, dtype=np.int64)
+    buf = np.empty(n, dtype=np.int64)
+    st_a = np.empty(n + 1, dtype=np.int64)
+    st_b = np.empty(n + 1, dtype=np.int64)
+    n_pad = (H + 2) * (W + 2)
+    res_buf = np.empty(n_pad * D, dtype=np.float64)
+    tr_buf = np.empty(n_pad, dtype=np.float64)
+    tree = np.empty(n_pad, dtype=np.uint8)
+    parent = np.empty(n_pad, dtype=np.int8)
+    ts = np.empty(n_pad, dtype=np.int64)
+    dist = np.empty(n_pad, dtype=np.int64)
+    in_q = np.empty(n_pad, dtype=np.uint8)
+    active = np.empty(n_pad, dtype=np.int32)
+    orphans = np.empty(n_pad, dtype=np.int32)
+    stack = np.empty(n_pad, dtype=np.int32)
+    node_of = np.empty(n, dtype=np.int64)
+    kept_flag = np.zeros(n, dtype=np.bool_)
+    e = np.empty(_EXP, dtype=np.float64)
+    tmp = np.empty(_EXP, dtype=np.float64)
+    for y in range(H):
+        for x in range(W):
+            th[y * W + x] = theta[y, x]
+            theta_flat[y * W + x] = theta[y, x]
+    stamp = 1
+    top = _components(0, n, order, pos, nb, seen, stamp, buf, st_a, st_b, 0)
+    cuts = 0
+    area = 0
+    while top > 0:
+        top -= 1
+        a = st_a[top]
+        b = st_b[top]
+        q = b - a
+        # exact N = -P = -(Σ θ_i + Σ_boundary ±w) and the bounding box
+        m = 0
+        y0 = H
+        y1 = -1
+        x0 = W
+        x1 = -1
+        for s in range(a, b):
+            i = order[s]
+            m = _grow(e, m, -theta_flat[i])
+            for d in range(D):
+                j = nb[i, d]
+                if j >= 0:
+                    pj = pos[j]
+                    if pj >= b:
+                        m = _grow(e, m, nw[i, d])  # kept neighbour: θ' -= w
+                    elif pj < a:
+                        m = _grow(e, m, -nw[i, d])  # dropped neighbour: θ' += w
+            y = i // W
+            x = i - y * W
+            y0 = min(y0, y)
+            y1 = max(y1, y)
+            x0 = min(x0, x)
+            x1 = max(x1, x)
+        lam = _floor_div(e, m, float(q), tmp)
+        if q == 1:
+            t_out[order[a]] = lam
+            continue
+        if q == 2:
+            # two tokens joined by w: one breakpoint iff |θ'_i − θ'_j| <= 2w, else the
+            # token with the smaller θ' stays kept longer (no cut needed)
+            i = order[a]
+            j = order[a + 1]
+            w2 = 0.0
+            for d in range(D):
+                if nb[i, d] == j:
+                    w2 = nw[i, d] + nw[i, d]
+            diff = th[i] - th[j]
+            if -w2 <= diff <= w2:
+                kept_flag[i] = True
+                kept_flag[j] = True
+            else:
+                kept_flag[i] = diff < 0.0
+                kept_flag[j] = diff > 0.0
+        else:
+            P = -_approx(e, m)
+            fq = float(q)
+            # padded bounding box of the segment: the BK grid layout, border nodes dead
+            Wp = x1 - x0 + 3
+            nn = (y1 - y0 + 3) * Wp
+            off = direction_offsets(K, Wp)
+            res = res_buf[: nn * D]
+            tr = tr_buf[:nn]
+            res[:] = 0.0
+            tr[:] = 0.0
+            for s in range(a, b):
+                i = order[s]
+                y = i // W
+                node = (y - y0 + 1) * Wp + (i - y * W - x0 + 1)
+                node_of[i] = node
+                tr[node] = fq * th[i] - P
+                for k in range(K):
+                    j = nb[i, k]
+                    if j >= 0:
+                        pj = pos[j]
+                        if a <= pj < b:
+                            wq = fq * nw[i, k]
+                            res[node * D + k] = wq
+                            res[(node + off[k]) * D + k + K] = wq
+            push_trivial_paths(D, off, res, tr)
+            tree[:nn] = 0
+            parent[:nn] = NO_PARENT
+            ts[:nn] = 0
+            dist[:nn] = 0
+            in_q[:nn] = 0
+            maxflow(D, off, res, tr, tree[:nn], parent[:nn], ts[:nn], dist[:nn], in_q[:nn],
+                    active[:nn], orphans[:nn], stack[:nn])
+            cuts += 1
+            area += nn
+            for s in range(a, b):
+                i = order[s]
+                kept_flag[i] = tree[node_of[i]] != SOURCE
+        kept = 0
+        for s in range(a, b):
+            if kept_flag[order[s]]:
+                kept += 1
+        if kept == q or kept == 0:
+            for s in range(a, b):
+                t_out[order[s]] = lam
+            continue
+        # stable partition: dropped part (lower thresholds) first, kept part above it
+        mid = a + (q - kept)
+        lo = 0
+        hi = q - kept
+        for s in range(a, b):
+            i = order[s]
+            if kept_flag[i]:
+                buf[hi] = i
+                hi += 1
+            else:
+                buf[lo] = i
+                lo += 1
+        for s in range(q):
+            order[a + s] = buf[s]
+            pos[buf[s]] = a + s
+        # fold the other side into the unaries
+        for s in range(a, b):
+            i = order[s]
+            for d in range(D):
+                j = nb[i, d]
+                if j >= 0:
+                    pj = pos[j]
+                    if s < mid and mid <= pj < b:
+                        th[i] -= nw[i, d]
+                    elif s >= mid and a <= pj < mid:
+                        th[i] += nw[i, d]
+        stamp += 1
+        # kept side: thresholds >= lam*, all +inf if lam* >= lam_max
+        if lam >= lam_max:
+            for s in range(mid, b):
+                t_out[order[s]] = np.inf
+        else:
+            top = _components(mid, b, order, pos, nb, seen, stamp, buf, st_a, st_b, top)
+        # dropped side: thresholds < lam*, all -inf if lam* <= lam_min
+        if lam < lam_min:
+            for s in range(a, mid):
+                t_out[order[s]] = -np.inf
+        else:
+            top = _components(a, mid, order, pos, nb, seen, stamp, buf, st_a, st_b, top)
+    for y in range(H):
+        for x in range(W):
+            out[y, x] = t_out[y * W + x]
+    stats[0] = cuts
+    stats[1] = area
+
+
+@njit(**_OPTS)
+def _path_range(start, stop, unary, pairwise, lam_min, lam_max, out, stats):
+    for b in range(start, stop):
+        _path_map(unary[b], pairwise[b], lam_min, lam_max, out[b], stats[b])
+
+
+def path_thresholds_batch(unary: np.ndarray, pairwise: np.ndarray, lam_min: float = -np.inf,
+                          lam_max: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds ``(B, H, W)`` float64 and stats ``(B, 2)`` int64 (cuts, cut area).
+
+    ``unary (B, H, W)``, ``pairwise (B, K, H, W)``: validated float64, ``w >= 0``. Tokens
+    decided outside ``[lam_min, lam_max]`` may be returned as ``±inf`` early (pruning);
+    the caller clips the rest.
+    """
+    unary = np.ascontiguousarray(unary, dtype=np.float64)
+    pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
+    B, H, W = unary.shape
+    out = np.empty((B, H, W), dtype=np.float64)
+    stats = np.zeros((B, 2), dtype=np.int64)
+    run_batch(_path_range, B, unary, pairwise, float(lam_min), float(lam_max), out, stats)
+    return out, stats

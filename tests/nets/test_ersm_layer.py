@@ -349,3 +349,22 @@ def test_state_round_trips_through_torch_save(tmp_path):
     fresh = ERSMLayer(3)
     fresh.load_state_dict(torch.load(tmp_path / "layer.pt", weights_only=True))
     assert fresh.temperature == 0.25
+
+
+def test_noncontiguous():
+    x = torch.rand(2, 6, 4, 3).transpose(-1, -2)  # (2, 6, 3, 4) strided
+    assert not x.is_contiguous()
+    layer = ERSMLayer(3, patch_size=1)
+    y = torch.rand(2, 3, 4, 6).transpose(-1, -2)
+    torch.testing.assert_close(layer(y), layer(y.contiguous()))
+    torch.testing.assert_close(flatten_patches(x, 1), x)
+    z = torch.rand(1, 2, 6, 4).transpose(-1, -2)  # (1, 2, 4, 6) strided
+    torch.testing.assert_close(flatten_patches(z, 2), flatten_patches(z.contiguous(), 2))
+
+
+def test_classify_without_the_layer_is_pooling_and_head():
+    model = MaskedClassifier(Identity(), ERSMLayer(2), 3)
+    x = torch.rand(2, 2, 4, 4)
+    torch.testing.assert_close(model.classify(x, use_layer=False), model.head(x.mean((-2, -1))))
+    torch.testing.assert_close(model.classify(x), model.head(model.layer(x).mean((-2, -1))))
+    torch.testing.assert_close(model(x), model.classify(x))

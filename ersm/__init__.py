@@ -11,13 +11,14 @@ Example:
 from . import errors
 from .energy import GridEnergy, constant_weights, contrast_weights, cosine_weights
 from .solvers import SolveResult, available, solve
-from .solvers import PathResult, solve_path
+from .solvers import PathResult, SweepResult, solve_path, sweep
 
 __version__ = "0.1.0"
 __all__ = [
     "GridEnergy",
     "PathResult",
     "SolveResult",
+    "SweepResult",
     "available",
     "constant_weights",
     "contrast_weights",
@@ -25,4 +26,5 @@ __all__ = [
     "errors",
     "solve",
     "solve_path",
+    "sweep",
 ]

@@ -2,9 +2,9 @@
 
 from .api import solve
 from .graphcut_state import GraphCutState
-from .path import PathResult, solve_path
+from .path import PathResult, SweepResult, solve_path, sweep
 from .registry import BackendSpec, available, backends, get_backend, register
 from .result import SolveResult
 
 __all__ = ["BackendSpec", "GraphCutState", "SolveResult", "available", "backends", "get_backend", "register", "solve"]
-__all__ += ["PathResult", "solve_path"]
+__all__ += ["PathResult", "SweepResult", "solve_path", "sweep"]

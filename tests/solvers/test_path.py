@@ -378,3 +378,50 @@ def test_kernel_pruning_matches_clipping():
     for lo, hi in [(-2.0, 2.0), (0.5, 0.5), (-np.inf, -1.0), (3.0, np.inf)]:
         want = np.where(full >= hi, np.inf, np.where(full < lo, -np.inf, full))
         np.testing.assert_array_equal(ersm.solve_path(e, lam_min=lo, lam_max=hi).thresholds, want)
+
+
+# ------------------------------------------------------------------------ sweep
+
+
+@pytest.mark.parametrize("conn", [4, 8])
+def test_sweep_equals_cold_solves(conn):
+    rng = np.random.default_rng(14)
+    e = int_energy(rng, 3, 7, 6, conn=conn)
+    theta, pw = e.numpy()
+    scales = [0.0, 0.25, 0.5, 1.0, 2.0, 0.5, 4.0, 1e-4]
+    res = ersm.sweep(e, scales)
+    assert res.masks.shape == (len(scales), 3, 7, 6) and res.energies.shape == (len(scales), 3)
+    for n, s in enumerate(scales):
+        cold = ersm.solve(ersm.GridEnergy(theta, pw * s, conn))
+        np.testing.assert_array_equal(res.masks[n], cold.mask)
+        np.testing.assert_array_equal(res.energies[n], cold.energy)
+    assert res.info["warm"][1:4].all() and not res.info["warm"][0]
+    assert not res.info["warm"][-1]  # a scale 4e4 times smaller is solved cold
+
+
+def test_sweep_not_nested():
+    # a 1x3 chain: the middle token flips on when w grows, the right one flips off
+    e = ersm.GridEnergy(np.array([[-2.0, 1.0, -0.5]]), np.array([[[1.0, 1.0, 0.0]], [[0.0] * 3]]))
+    masks = ersm.sweep(e, [0.0, 1.0]).masks
+    np.testing.assert_array_equal(masks, [[[True, False, True]], [[True, True, True]]])
+    e2 = ersm.GridEnergy(np.array([[-2.0, 1.0, -0.5]]), np.array([[[0.2, 3.0, 0.0]], [[0.0] * 3]]))
+    m2 = ersm.sweep(e2, [0.0, 1.0]).masks
+    assert (m2[0] & ~m2[1]).any()  # a token kept at s = 0 is dropped at s = 1
+
+
+def test_sweep_torch_unbatched_and_errors():
+    rng = np.random.default_rng(15)
+    e = int_energy(rng, 1, 4, 4)
+    theta, pw = e.numpy()
+    te = ersm.GridEnergy(torch.from_numpy(theta[0]), torch.from_numpy(pw[0]))
+    res = ersm.sweep(te, np.array([0.5, 1.0]))
+    assert isinstance(res.masks, torch.Tensor) and res.masks.shape == (2, 4, 4)
+    assert res.energies.shape == (2,)
+    np.testing.assert_array_equal(res.masks[1].numpy(), ersm.solve(e).mask[0])
+    assert ersm.sweep(e, []).masks.shape == (0, 1, 4, 4)
+    with pytest.raises(ValueRangeError, match="pairwise_scales must be >= 0"):
+        ersm.sweep(e, [1.0, -1.0])
+    with pytest.raises(ValueRangeError, match="pairwise_scales must be finite"):
+        ersm.sweep(e, [np.inf])
+    with pytest.raises(ShapeError, match="pairwise_scales must be 1-D"):
+        ersm.sweep(e, [[1.0]])

@@ -2,5 +2,6 @@
 
 from .api import solve_path
 from .result import PathResult
+from .sweep import SweepResult, sweep
 
-__all__ = ["PathResult", "solve_path"]
+__all__ = ["PathResult", "SweepResult", "solve_path", "sweep"]

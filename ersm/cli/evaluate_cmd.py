@@ -33,6 +33,9 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
                    help="removed feature tokens become (default: zero)")
     p.add_argument("--pixel-fill", choices=("blur", "mean", "zero"), default="blur",
                    help="removed pixels become (default: blur)")
+    p.add_argument("--attributions", type=_names, default=(),
+                   help="extra rankings from Captum, comma-separated, from "
+                        "integrated_gradients,saliency,occlusion (pip install 'ersm[captum]')")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -49,7 +52,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     return EvalSettings(split=args.split, backend=args.backend, modes=args.modes,
                         seeds=args.seeds, steps=args.steps, limit=args.limit,
                         batch_size=args.batch_size, feature_fill=args.feature_fill,
-                        pixel_fill=args.pixel_fill, device=args.device)
+                        pixel_fill=args.pixel_fill, device=args.device,
+                        attributions=args.attributions)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -23,19 +23,27 @@ from .metrics.faithfulness import add_curves, curve_setup
 from .metrics.localization import add_localization
 from .metrics.occlusion import add_occlusion
 from .metrics.sparsity import add_sparsity
-from .probe import Probe, patch_size, probe
+from .attribution import token_scores
+from .probe import Probe, classify_features, patch_size, probe
 from .rankings import energy_scores, gradcam_scores, magnitude_scores, mask_scores
 from .settings import EvalSettings
 
 
 def ranking_scores(model: nn.Module, p: Probe, labels: torch.Tensor, solved: torch.Tensor | None,
-                   randoms: Sequence[torch.Tensor]) -> dict[str, Any]:
-    """Scores ``(B, h, w)`` of every ranking (None where undefined; ``random``: one per seed)."""
+                   randoms: Sequence[torch.Tensor],
+                   attributions: Sequence[str] = ()) -> dict[str, Any]:
+    """Scores ``(B, h, w)`` of every ranking (None where undefined; ``random``: one per seed;
+    ``attributions``: Captum methods on the same features, see
+    :func:`~ersm.evaluation.attribution.token_scores`)."""
     patch = patch_size(model)
     energy = None if p.unary is None else energy_scores(p.unary)
-    return {"energy": energy, "magnitude": magnitude_scores(p.features, patch),
-            "random": list(randoms), "gradcam": gradcam_scores(model, p.features, labels, patch),
-            "mask": None if solved is None else mask_scores(solved, energy)}
+    out = {"energy": energy, "magnitude": magnitude_scores(p.features, patch),
+           "random": list(randoms), "gradcam": gradcam_scores(model, p.features, labels, patch),
+           "mask": None if solved is None else mask_scores(solved, energy)}
+    for method in attributions:
+        out[method] = token_scores(method, model, p.features, labels, patch=patch,
+                                   head=lambda x: classify_features(model, x))
+    return out
 
 
 @dataclass
@@ -53,7 +61,7 @@ def evaluate_batch(model: nn.Module, batch: Batch, grid: tuple[int, int], draws:
     p = probe(model, batch.images)
     solved = None if model.layer is None else solve(p.energy, backend=settings.backend).mask
     scores = ranking_scores(model, p, batch.labels, solved,
-                            [r[batch.index] for r in draws.random])
+                            [r[batch.index] for r in draws.random], settings.attributions)
     metrics.update_all(found.means, BatchContext(model, p, batch, grid, scores, solved, draws,
                                                  settings))
     if solved is not None:

@@ -38,6 +38,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from .attribution import layer_view
+from .rankings import ranks
 
 CURVES: tuple[str, ...] = ("deletion", "insertion")
 MODES: tuple[str, ...] = ("feature", "pixel")
@@ -173,9 +177,57 @@ def curve(classify: Classifier, x: torch.Tensor, fill: torch.Tensor, token_ranks
     return torch.cat(out) if out else torch.zeros(0, batch, dtype=torch.float64)
 
 
+def model_curve(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor,
+                scores: torch.Tensor, layer: nn.Module | None = None, kind: str = "deletion",
+                steps: int = 16, fill: str | None = None,
+                head: Classifier | None = None) -> torch.Tensor:
+    """Deletion / insertion curve of any model, at its inputs or at a target layer.
+
+    Args:
+        model: any module mapping ``inputs`` to logits ``(B, K)``.
+        inputs: ``(B, C, H, W)`` images (or any grid input).
+        target: ``(B,)`` int64 true classes.
+        scores: ``(B, h, w)`` token importance, higher first (any ranking; ``h ≤ H``).
+        layer: None: tokens are removed from ``inputs`` (default fill ``"blur"``, σ = one
+            token cell); a submodule: from its output ``(B, C', H', W')`` (default fill
+            ``"zero"``), as Captum's layer attributions. Tokens cover cells by
+            nearest-neighbour upsampling of the token grid.
+        kind: ``"deletion"`` or ``"insertion"``.
+        steps: ``S``; the curve has ``S + 1`` points.
+        fill: see :func:`fill_like`.
+        head: with ``layer``: a faster map from the layer output to logits, if known.
+
+    Returns:
+        ``(S + 1, B)`` true-class probabilities (float64, CPU); :func:`auc` of the mean over
+        images is the study's AUC.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+        ...                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+        >>> model_curve(net, torch.rand(2, 3, 8, 8), torch.tensor([0, 1]),
+        ...             torch.rand(2, 4, 4), layer=net[1], steps=4).shape
+        torch.Size([5, 2])
+    """
+    if scores.ndim != 3 or scores.shape[0] != inputs.shape[0]:
+        raise ValueError(f"scores must have shape ({inputs.shape[0]}, h, w), got "
+                         f"{tuple(scores.shape)}")
+    view = layer_view(model, inputs, layer, head) if layer is not None else None
+    x = inputs if view is None else view.activation
+    size = tuple(x.shape[-2:])
+    sigma = size[0] / scores.shape[-2]
+    fills = fill_like(x, fill or ("blur" if view is None else "zero"), sigma=sigma)
+
+    def expand(m: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(m[:, None].float(), size=size, mode="nearest") > 0.5
+
+    return curve(model if view is None else view.head, x, fills, ranks(scores), target,
+                 expand, kind, steps)
+
+
 def _repeat(fill: torch.Tensor, n: int) -> torch.Tensor:
     return fill.repeat(n, *([1] * (fill.ndim - 1)))
 
 
 __all__ = ["CURVES", "DEFAULT_FILL", "FILLS", "MODES", "auc", "curve", "fill_like",
-           "gaussian_blur", "step_counts", "step_fractions", "true_class_probability"]
+           "gaussian_blur", "model_curve", "step_counts", "step_fractions",
+           "true_class_probability"]

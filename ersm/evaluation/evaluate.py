@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.optional import require
 from ..energy.grid import GridEnergy
 from ..io.atomic import atomic_save_npz, atomic_write_text
 from ..train.checkpoint import CHECKPOINT_FILE, load_trained
@@ -128,6 +129,8 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, out: str | os.
         ``occlusion.*``, ``cost.*``.
     """
     settings = settings or EvalSettings()
+    if settings.attributions:
+        require("captum", extra="captum")
     torch.manual_seed(settings.seed)
     config, model = load_trained(run, settings.device)
     dataset = open_eval_split(data, settings.split, config)

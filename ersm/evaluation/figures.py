@@ -22,10 +22,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..io.atomic import atomic_write
-from .rankings import RANKINGS
+from .rankings import ALL_RANKINGS
 
 COLOURS: dict[str, str] = {"energy": "tab:red", "magnitude": "tab:blue", "random": "tab:gray",
-                           "gradcam": "tab:green", "mask": "tab:purple"}
+                           "gradcam": "tab:green", "mask": "tab:purple",
+                           "integrated_gradients": "tab:orange", "saliency": "tab:brown",
+                           "occlusion": "tab:pink"}
 
 
 def new_figure(width: float, height: float, wspace: float = 0.45) -> Figure:
@@ -49,14 +51,14 @@ def curves_figure(curves: Mapping[str, Sequence[float]], mode: str, kinds: Seque
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     x = np.asarray(curves["x"])
     for ax, kind in zip(axes, kinds):
-        for name in RANKINGS:
+        for name in ALL_RANKINGS:
             y = curves.get(f"{kind}.{mode}.{name}")
             if y is None:
                 continue
-            ax.plot(x, y, color=COLOURS[name], label=name)
+            ax.plot(x, y, color=COLOURS.get(name), label=name)
             std = curves.get(f"{kind}.{mode}.{name}_std")
             if std is not None:
-                ax.fill_between(x, np.subtract(y, std), np.add(y, std), color=COLOURS[name],
+                ax.fill_between(x, np.subtract(y, std), np.add(y, std), color=COLOURS.get(name),
                                 alpha=0.2, linewidth=0)
         ax.set(title=f"{kind} ({mode})", ylim=(0, 1.02),
                xlabel="fraction of tokens " + ("added" if kind == "insertion" else "removed"),

@@ -15,6 +15,13 @@ so every order is reproducible).
   part, and the clipped part is ordered instead of tied.
 - ``mask``: the solved discrete mask's tokens first, each part ordered by ``energy``
   (:func:`mask_scores`). Undefined without a mask layer.
+- ``integrated_gradients``, ``saliency``, ``occlusion`` (optional, with Captum; chosen by
+  ``EvalSettings.attributions``): Captum's attributions on the same features, summed over
+  channels and average-pooled to tokens
+  (:func:`~ersm.evaluation.attribution.token_scores`).
+
+Every score function also works for any ``nn.Module`` at a target layer: see
+:mod:`ersm.evaluation.attribution`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch
 from torch import nn
 
 from ..nets.energy_mask import pool_tokens
+from .attribution import CAPTUM_METHODS, LayerView, layer_gradcam, layer_view
 from .probe import classify_features
 
 RANKINGS: tuple[str, ...] = ("energy", "magnitude", "random", "gradcam", "mask")
@@ -32,14 +40,26 @@ NEEDS_LAYER: frozenset[str] = frozenset({"energy", "mask"})
 """Rankings that exist only for a model with a mask layer."""
 
 
+ALL_RANKINGS: tuple[str, ...] = RANKINGS + CAPTUM_METHODS
+"""The built-in rankings and the optional Captum attributions (``EvalSettings.attributions``)."""
+
+
 def ranking_names(settings: object = None) -> tuple[str, ...]:
-    """The rankings an evaluation scores: :data:`RANKINGS`.
+    """The rankings an evaluation scores: :data:`RANKINGS`, then its ``attributions``.
 
     Args:
         settings: an :class:`~ersm.evaluation.EvalSettings` or its ``to_dict()`` (None:
-            the defaults).
+            the defaults; a stored result without ``attributions`` has none).
+
+    Example:
+        >>> ranking_names({"attributions": ["saliency"]})[-2:]
+        ('mask', 'saliency')
     """
-    return RANKINGS
+    if settings is None:
+        return RANKINGS
+    extra = (settings.get("attributions") if isinstance(settings, dict)
+             else getattr(settings, "attributions", None))
+    return RANKINGS + tuple(extra or ())
 
 
 def ranks(scores: torch.Tensor) -> torch.Tensor:
@@ -83,17 +103,21 @@ def random_scores(count: int, grid: tuple[int, int], seed: int) -> torch.Tensor:
 
 
 def gradcam(model: nn.Module, features: torch.Tensor, target: torch.Tensor,
-            relu: bool = True) -> torch.Tensor:
-    """Grad-CAM of ``model`` on its layer inputs.
+            relu: bool = True, layer: nn.Module | None = None) -> torch.Tensor:
+    """Grad-CAM of ``model`` on its layer inputs, or of any model at a target layer.
 
     Args:
-        model: a :class:`~ersm.nets.MaskedClassifier` (any mask layer, or none).
-        features: ``(B, C, H, W)`` the layer input (not modified).
+        model: a :class:`~ersm.nets.MaskedClassifier` (any mask layer, or none); with
+            ``layer``: any module mapping inputs to logits.
+        features: ``(B, C, H, W)`` the mask layer's input (not modified); with ``layer``:
+            the model's inputs.
         target: ``(B,)`` int64 class whose logit is explained (e.g. the label).
         relu: apply Grad-CAM's final ReLU (off: the signed map, used for ranking).
+        layer: the target layer (Captum's ``LayerGradCam(model, layer)`` convention; see
+            :func:`~ersm.evaluation.attribution.layer_view`).
 
     Returns:
-        ``(B, H, W)`` on the feature grid, detached.
+        ``(B, H, W)`` on the feature (or target layer's) grid, detached.
 
     Example:
         >>> from ersm.nets import build_model
@@ -101,20 +125,16 @@ def gradcam(model: nn.Module, features: torch.Tensor, target: torch.Tensor,
         >>> gradcam(net, torch.rand(2, 8, 4, 4), torch.tensor([0, 1])).shape
         torch.Size([2, 4, 4])
     """
-    inputs = features.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        logits = classify_features(model, inputs)
-        chosen = logits.gather(1, target.view(-1, 1)).sum()
-        (grads,) = torch.autograd.grad(chosen, inputs)
-    alpha = grads.mean(dim=(-2, -1), keepdim=True)
-    cam = (alpha * inputs.detach()).sum(1)
-    return cam.clamp(min=0) if relu else cam
+    view = (layer_view(model, features, layer) if layer is not None
+            else LayerView(features.detach(), lambda x: classify_features(model, x)))
+    return layer_gradcam(view, target, relu)
 
 
 def gradcam_scores(model: nn.Module, features: torch.Tensor, target: torch.Tensor,
-                   patch: int = 1) -> torch.Tensor:
-    """Signed Grad-CAM (no ReLU) average-pooled to tokens: ``(B, h, w)``."""
-    cam = gradcam(model, features, target, relu=False)
+                   patch: int = 1, layer: nn.Module | None = None) -> torch.Tensor:
+    """Signed Grad-CAM (no ReLU) average-pooled to tokens: ``(B, h, w)`` (``layer``: as
+    :func:`gradcam`)."""
+    cam = gradcam(model, features, target, relu=False, layer=layer)
     return pool_tokens(cam[:, None], patch)[:, 0]
 
 
@@ -139,5 +159,5 @@ def mask_scores(mask: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
     return (energy - low) + mask.to(torch.float64) * (span + 1.0)
 
 
-__all__ = ["NEEDS_LAYER", "RANKINGS", "energy_scores", "gradcam", "gradcam_scores",
+__all__ = ["ALL_RANKINGS", "NEEDS_LAYER", "RANKINGS", "energy_scores", "gradcam", "gradcam_scores",
            "magnitude_scores", "mask_scores", "random_scores", "ranking_names", "ranks"]

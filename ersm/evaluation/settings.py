@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .attribution import CAPTUM_METHODS
 from .deletion import CURVES, DEFAULT_FILL, MODES
 from .occlusion import LEVELS
 
@@ -32,6 +33,8 @@ class EvalSettings:
         landscape: images in the energy-landscape view.
         seed: seed of the occlusion boxes and landscape samples.
         device: torch device.
+        attributions: extra rankings from Captum, from ``("integrated_gradients",
+            "saliency", "occlusion")`` (default none; needs ``pip install 'ersm[captum]'``).
     """
 
     split: str = "test"
@@ -49,6 +52,7 @@ class EvalSettings:
     landscape: int = 3
     seed: int = 0
     device: str = "cpu"
+    attributions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, allowed in (("modes", MODES), ("curves", CURVES)):
@@ -58,6 +62,12 @@ class EvalSettings:
                 raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {values}")
             object.__setattr__(self, name, values)
         object.__setattr__(self, "levels", tuple(float(v) for v in self.levels))
+        attributions = tuple(self.attributions)
+        bad = sorted(set(attributions) - set(CAPTUM_METHODS))
+        if bad or len(set(attributions)) != len(attributions):
+            raise ValueError(f"attributions must be distinct names from {CAPTUM_METHODS}, "
+                             f"got {attributions}")
+        object.__setattr__(self, "attributions", attributions)
         if self.seeds < 1 or self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"seeds, steps and batch_size must be >= 1, got {self.seeds}, "
                              f"{self.steps}, {self.batch_size}")
@@ -65,8 +75,12 @@ class EvalSettings:
             raise ValueError(f"limit must be >= 1 or None, got {self.limit}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values (tuples as lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """JSON-ready values (tuples as lists; ``attributions`` only when set, so results of
+        the default settings are unchanged)."""
+        out = json.loads(json.dumps(dataclasses.asdict(self)))
+        if not out["attributions"]:
+            del out["attributions"]
+        return out
 
 
 __all__ = ["EvalSettings"]

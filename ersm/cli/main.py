@@ -9,9 +9,10 @@ from typing import Sequence
 from .. import __version__
 from . import (backends_cmd, compare_cmd, data_cmd, demo_cmd, evaluate_cmd, masks_cmd, solve_cmd,
                train_cmd)
+from . import path_cmd
 
 COMMANDS = (solve_cmd, demo_cmd, backends_cmd, data_cmd, train_cmd, masks_cmd, evaluate_cmd,
-            compare_cmd)
+            compare_cmd, path_cmd)
 """Subcommand modules; each has ``add_parser(subparsers)`` setting ``run(args) -> int``."""
 
 

@@ -100,9 +100,22 @@ def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     check_outputs(files, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = partial(solve_file, out_dir=out_dir, backend=backend, overwrite=overwrite)
+    return run_file_tasks(task, files, out_dir, f"ersm solve ({backend})", workers=workers,
+                          scheduler=scheduler, progress=progress, on_error=on_error,
+                          start=start)
+
+
+def run_file_tasks(task: Callable[[Path], FileOutcome], files: Sequence[Path],
+                   out_dir: Path, desc: str, workers: int = 1, scheduler: Any = None,
+                   progress: bool = True, on_error: Callable[[Path, str], None] | None = None,
+                   start: float | None = None) -> SolveReport:
+    """Run a per-file ``task`` (picklable, returns a :class:`FileOutcome`) over ``files``
+    in-process, in a pool or on Dask, with a progress bar; the shared loop of
+    :func:`solve_files` and other file jobs (e.g. ``ersm path``)."""
+    start = time.perf_counter() if start is None else start
     report = SolveReport()
     with tqdm(total=len(files), unit="file", disable=None if progress else True,
-              desc=f"ersm solve ({backend})") as bar:
+              desc=desc) as bar:
         for path, result in map_unordered(task, files, workers=workers, scheduler=scheduler):
             if isinstance(result, BaseException):
                 result = FileOutcome(path, mask_path(out_dir, path), FAILED, describe_error(result))

@@ -11,12 +11,12 @@ import numpy as np
 from ...core.arrays import like
 from ...core.errors import DTypeError, ValueRangeError
 from ...energy.grid import GridEnergy
-from ..api import check_energy_for
-from ..registry import get_backend
+from ...core.checks import check_nonnegative
 from .result import PathResult
 
 
-def _check_range(lam_min: Any, lam_max: Any) -> tuple[float, float]:
+def check_lam_range(lam_min: Any, lam_max: Any) -> tuple[float, float]:
+    """``(lam_min, lam_max)`` as floats; errors name the argument."""
     for name, value in (("lam_min", lam_min), ("lam_max", lam_max)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise DTypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -76,8 +76,10 @@ def solve_path(energy: GridEnergy, lam_min: float = -math.inf,
         >>> ersm.solve_path(e).thresholds
         array([[ 0.75, -0.25]])
     """
-    check_energy_for(get_backend("graphcut"), energy)
-    lo, hi = _check_range(lam_min, lam_max)
+    if not isinstance(energy, GridEnergy):
+        raise TypeError(f"energy must be a GridEnergy, got {type(energy).__name__}")
+    check_nonnegative(energy.pairwise, "pairwise", why="solve_path needs non-negative weights")
+    lo, hi = check_lam_range(lam_min, lam_max)
     unary, pairwise = energy.numpy()
     t, cuts = path_thresholds(unary, pairwise, lo, hi)
     breakpoints = [like(np.unique(t[b][np.isfinite(t[b])]), energy.unary) for b in range(len(t))]

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..core.arrays import is_torch
 from ..core.arrays import like as like_array
-from ..core.checks import check_array_like, check_finite, check_real_dtype
+from ..core.checks import (check_array_like, check_finite, check_finite_scalar,
+                           check_nonnegative_scalar, check_positive, check_real_dtype)
 from ..core.errors import ShapeError
 from .offsets import OFFSETS, edge_slices, num_channels, valid_edge_mask
 
@@ -32,8 +33,7 @@ def constant_weights(height: int, width: int, value: float = 1.0, connectivity: 
     """
     if height < 1 or width < 1:
         raise ShapeError(f"height and width must be >= 1, got {height}x{width}")
-    if not math.isfinite(value):
-        raise ValueError(f"value must be finite, got {value}")
+    value = check_finite_scalar(value, "value")
     n_k = num_channels(connectivity)
     out = np.zeros((1, n_k, height, width))
     for k in range(n_k):
@@ -147,10 +147,9 @@ def contrast_weights(image: Any, gamma: float = 1.0, sigma: float | None = None,
     Returns:
         ``(B, K, H, W)`` or ``(K, H, W)``; zeros off-grid.
     """
-    if gamma < 0 or not math.isfinite(gamma):
-        raise ValueError(f"gamma must be finite and >= 0, got {gamma}")
-    if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be finite and > 0, got {sigma}")
+    check_nonnegative_scalar(gamma, "gamma")  # checked, kept as given (a tensor keeps its graph)
+    if sigma is not None:
+        check_positive(sigma, "sigma")
     f, batched = _features_bchw(image, "image", channels_last)
     sq = _edge_map(f, connectivity, lambda a, b: ((a - b) ** 2).sum(1))
     if sigma is None:
@@ -193,8 +192,7 @@ def cosine_weights(features: Any, gamma: float = 1.0, connectivity: int = 4,
     Returns:
         ``(B, K, H, W)`` or ``(K, H, W)``; zeros off-grid.
     """
-    if gamma < 0 or not math.isfinite(gamma):
-        raise ValueError(f"gamma must be finite and >= 0, got {gamma}")
+    check_nonnegative_scalar(gamma, "gamma")  # checked, kept as given (a tensor keeps its graph)
     f, batched = _features_bchw(features, "features", channels_last)
     if f.shape[1] == 0:
         raise ShapeError("features must have at least one channel")

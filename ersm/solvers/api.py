@@ -10,6 +10,7 @@ from ..core.arrays import is_torch, like
 from ..core.checks import check_nonnegative
 from ..core.errors import ShapeError
 from ..energy.grid import GridEnergy
+from .defaults import DEFAULT_EXACT
 from .registry import BackendSpec, accepted_options, get_backend
 from .result import SolveResult
 
@@ -39,7 +40,7 @@ def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:
         )
 
 
-def solve(energy: GridEnergy, backend: str = "graphcut", **options: Any) -> SolveResult:
+def solve(energy: GridEnergy, backend: str = DEFAULT_EXACT, **options: Any) -> SolveResult:
     """Minimise a :class:`GridEnergy` with the named backend.
 
     Args:

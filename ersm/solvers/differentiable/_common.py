@@ -8,12 +8,12 @@ computes in torch on the tensors' device and returns the caller's array type.
 from __future__ import annotations
 
 import functools
-import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from ...core.arrays import is_torch
+from ..defaults import DEFAULT_EXACT
 from ..registry import BackendSpec, register
 
 
@@ -94,7 +94,7 @@ def exact_masks(unary: Any, pairwise: Any) -> Any:
     from ..api import solve
 
     host = [t.detach().to(device="cpu", dtype=torch.float64).numpy() for t in (unary, pairwise)]
-    mask = solve(GridEnergy(*host), backend="graphcut").mask
+    mask = solve(GridEnergy(*host), backend=DEFAULT_EXACT).mask
     return torch.from_numpy(mask).to(unary.device)
 
 
@@ -121,41 +121,6 @@ def meanfield_step(unary: Any, pairwise: Any, q: Any, temperature: float) -> Any
     return meanfield_torch(unary, pairwise, q, step)[0]
 
 
-def needs_grad(*tensors: Any) -> bool:
-    """Autograd is on and some tensor requires grad (else skip the backward machinery)."""
-    import torch
-
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
 def straight_through(forward: Any, surrogate: Any) -> Any:
     """``forward`` in the forward pass, the gradient of ``surrogate`` in the backward pass."""
     return forward + (surrogate - surrogate.detach())
-
-
-# -- option checks (ValueError naming the option) ---------------------------------------
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
-    """A finite real ``> 0`` (``≥ 0`` with ``allow_zero``), as float."""
-    ok = _is_real(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ValueError(f"{name} must be finite and {'>=' if allow_zero else '>'} 0, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def check_count(value: Any, name: str) -> int:
-    """An integer ``≥ 1``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    """One of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-    return value

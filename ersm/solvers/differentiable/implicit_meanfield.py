@@ -32,7 +32,8 @@ import numpy as np
 from ...core.arrays import is_torch
 from ..meanfield._common import MeanFieldOptions, check_init, check_options
 from ._adjoint import BACKWARD_METHODS, solve_adjoint
-from ._common import check_choice, check_count, check_positive, meanfield_step, register_native
+from ...core.checks import check_choice, check_count, check_positive
+from ._common import meanfield_step, register_native
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ._common import (check_choice, check_count, check_positive, exact_masks, needs_grad,
-                      register_native)
+from ...core.checks import check_choice, check_count, check_positive, check_seed, wants_grad
+from ._common import exact_masks, register_native
 from ._grid import grid_difference, valid_edges
 
 FORWARDS = ("exact", "mean")
@@ -140,10 +140,9 @@ def perturbed_mask(unary: Any, pairwise: Any, samples: int = 8, noise: float = 1
     scale = check_positive(noise, "noise")
     lam = check_positive(lam, "lam")
     forward = check_choice(forward, "forward", FORWARDS)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+    seed = check_seed(seed)
     mask = exact_masks(unary, pairwise)
-    want_grad = needs_grad(unary, pairwise)
+    want_grad = wants_grad(unary, pairwise)
     if forward == "exact" and not want_grad:
         return mask, mask.to(unary.dtype)
     eps = logistic_noise((samples, *unary.shape), scale, seed, unary)

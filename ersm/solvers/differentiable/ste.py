@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import (check_choice, check_positive, exact_masks, meanfield_step, needs_grad,
-                      register_native, straight_through)
+from ...core.checks import check_choice, check_positive, wants_grad
+from ._common import exact_masks, meanfield_step, register_native, straight_through
 from .implicit_meanfield import meanfield_implicit
 
 SURROGATES = ("sigmoid", "meanfield")
@@ -53,7 +53,7 @@ def ste_mask(unary: Any, pairwise: Any, surrogate: str = "sigmoid",
     temperature = check_positive(temperature, "temperature")
     mask = exact_masks(unary, pairwise)
     m = mask.to(unary.dtype)
-    if not needs_grad(unary, pairwise):
+    if not wants_grad(unary, pairwise):
         return mask, m
     if surrogate == "sigmoid":
         s = meanfield_step(unary, pairwise, m, temperature)

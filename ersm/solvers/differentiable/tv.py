@@ -46,7 +46,8 @@ from typing import Any
 
 from ...core.errors import ValueRangeError
 from ...energy.offsets import K_TO_CONNECTIVITY
-from ._common import check_count, check_positive, register_native
+from ...core.checks import check_count, check_positive
+from ._common import register_native
 from ._grid import grid_difference, grid_divergence, operator_norm_sq, valid_edges
 
 

@@ -18,14 +18,14 @@ The iteration every implementation runs (the NumPy reference spells it out):
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ...core.arrays import is_torch
-from ...core.checks import check_array_like, check_finite
+from ...core.checks import (check_array_like, check_choice, check_count, check_finite,
+                            check_interval, check_nonnegative_scalar, check_positive)
 from ...core.errors import ShapeError, ValueRangeError
 from ...energy.evaluate import relaxed_energy
 
@@ -55,28 +55,15 @@ def check_options(iters: Any, temperature: Any, damping: Any, tol: Any,
         tol: finite ``≥ 0``; 0 runs all ``iters`` sweeps.
         schedule: ``"parallel"`` or ``"checkerboard"``.
     """
-    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 1:
-        raise ValueError(f"iters must be an integer >= 1, got {iters!r}")
-    if not _real(temperature) or not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
-    if not _real(damping) or not 0 < damping <= 1:
-        raise ValueError(f"damping must be in (0, 1], got {damping!r}")
-    if not _real(tol) or not (math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be finite and >= 0, got {tol!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    return MeanFieldOptions(int(iters), float(temperature), float(damping), float(tol), schedule)
-
-
-def _real(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+    return MeanFieldOptions(check_count(iters, "iters"), check_positive(temperature, "temperature"),
+                            check_interval(damping, "damping", 0, 1, low_open=True),
+                            check_nonnegative_scalar(tol, "tol"),
+                            check_choice(schedule, "schedule", SCHEDULES))
 
 
 def check_impl(impl: Any) -> str:
     """Validate the ``impl`` option."""
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
+    return check_choice(impl, "impl", IMPLS)
 
 
 def check_init(init: Any, shape: tuple[int, int, int]) -> Any:

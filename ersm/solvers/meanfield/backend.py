@@ -27,18 +27,10 @@ from typing import Any
 import numpy as np
 
 from ...core.arrays import is_torch, like, to_numpy
+from ...core.checks import wants_grad
 from ..registry import BackendSpec, register
 from ._common import (check_impl, check_init, check_options, free_energy, numpy_working_dtype,
                       torch_working_dtype)
-
-
-def _wants_grad(*arrays: Any) -> bool:
-    """Autograd is on and a torch input requires a gradient."""
-    if not any(is_torch(a) for a in arrays):
-        return False
-    import torch
-
-    return torch.is_grad_enabled() and any(is_torch(a) and a.requires_grad for a in arrays)
 
 
 def _pick_impl(impl: str, unary: Any, wants_grad: bool) -> str:
@@ -137,12 +129,12 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
         (``"torch"`` also supports double backward).
     """
     options = check_options(iters, temperature, damping, tol, schedule)
-    wants_grad = _wants_grad(unary, pairwise, init)
-    impl = _pick_impl(check_impl(impl), unary, wants_grad)
+    grad = wants_grad(unary, pairwise, init)
+    impl = _pick_impl(check_impl(impl), unary, grad)
     dtype = _working_dtype(unary, pairwise)
     init = None if init is None else check_init(init, tuple(unary.shape))
     # Numba with torch inputs that need gradients: an autograd function on CPU tensors
-    differentiable = impl == "numba" and wants_grad
+    differentiable = impl == "numba" and grad
     device = "cpu" if differentiable or not is_torch(unary) else unary.device
     convert = _convert("torch" if differentiable else impl, dtype, device)
     u, p = convert(unary), convert(pairwise)

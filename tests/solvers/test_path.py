@@ -425,3 +425,54 @@ def test_sweep_torch_unbatched_and_errors():
         ersm.sweep(e, [np.inf])
     with pytest.raises(ShapeError, match="pairwise_scales must be 1-D"):
         ersm.sweep(e, [[1.0]])
+
+
+# ----------------------------------------------------- pseudoflow (optional oracle)
+
+
+def _hpf_thresholds(theta: np.ndarray, pw: np.ndarray) -> np.ndarray:
+    """Hochbaum's parametric pseudoflow (PyPI ``pseudoflow``) as an independent oracle.
+
+    Source side = kept: ``i -> t`` costs ``θ_i + M − μ`` with ``μ = −λ`` (sink arcs need
+    non-positive multipliers), ``s -> i`` costs ``M``; a token joins the source set at
+    breakpoint ``k`` (``cuts[k] = 1``), so its threshold is ``−μ_(k−1)``.
+    """
+    nx = pytest.importorskip("networkx")
+    pseudoflow = pytest.importorskip("pseudoflow")
+    from ersm.energy.offsets import OFFSETS
+
+    H, W = theta.shape
+    R = np.abs(theta).max() + 2 * pw.shape[0] * pw.max() + 1
+    M = R + np.abs(theta).max() + 1
+    G = nx.DiGraph()
+    for y in range(H):
+        for x in range(W):
+            G.add_edge("s", (y, x), const=M, mult=0.0)
+            G.add_edge((y, x), "t", const=theta[y, x] + M, mult=-1.0)
+    for k in range(pw.shape[0]):
+        dy, dx = OFFSETS[k]
+        for y in range(H):
+            for x in range(W):
+                if 0 <= y + dy < H and 0 <= x + dx < W:
+                    G.add_edge((y, x), (y + dy, x + dx), const=pw[k, y, x], mult=0.0)
+                    G.add_edge((y + dy, x + dx), (y, x), const=pw[k, y, x], mult=0.0)
+    mu, cuts, _ = pseudoflow.hpf(G, "s", "t", const_cap="const", mult_cap="mult",
+                                 lambdaRange=[-R, R])
+    out = np.full((H, W), np.nan)
+    for (y, x) in np.ndindex(H, W):
+        c = cuts[(y, x)]
+        if 1 in c and c.index(1) > 0:
+            out[y, x] = -mu[c.index(1) - 1]
+    return out
+
+
+@pytest.mark.parametrize("conn", [4, 8])
+def test_pseudoflow_oracle(conn):
+    pytest.importorskip("pseudoflow")
+    rng = np.random.default_rng(16)
+    K = 2 if conn == 4 else 4
+    for H, W in [(1, 9), (5, 6), (8, 7)]:
+        theta = rng.normal(size=(H, W))
+        pw = rng.random((K, H, W)) * 0.6
+        t = ersm.solve_path(ersm.GridEnergy(theta, pw, conn)).thresholds
+        np.testing.assert_allclose(t, _hpf_thresholds(theta, pw), rtol=0, atol=1e-12)

@@ -107,14 +107,18 @@ def compare_figures(results: dict[str, dict[str, Any]], panels: dict[str, dict[s
     values = {name: r["metrics"] for name, r in results.items()}
     first = next(iter(results.values()))["meta"]
     modes, kinds = first["settings"]["modes"], first["settings"]["curves"]
-    auc_keys = [f"{k}_auc.{m}.{n}" for k in kinds for m in modes[:1]
-                for n in ranking_names(first["settings"])]
     out.mkdir(parents=True, exist_ok=True)
-    files = {"auc": figures.compare_bars_figure(values, auc_keys, out / "compare_auc.png",
-                                                f"AUC by ranking ({modes[0]} mode)").name,
-             "metrics": figures.compare_bars_figure(values, metrics.bar_keys(),
-                                                    out / "compare_metrics.png",
-                                                    "accuracy, IoU, occlusion, sparsity").name}
+    keys = metrics.bar_keys()
+    arrows = {True: " ↑", False: " ↓", None: ""}
+    labels = [key + arrows[getattr(metrics.owner(key), "better", lambda _k: None)(key)]
+              for key in keys]
+    files = {"auc": figures.compare_auc_figure(values, kinds, modes,
+                                               ranking_names(first["settings"]),
+                                               out / "compare_auc.png", "AUC by ranking").name,
+             "metrics": figures.compare_bars_figure(values, keys, out / "compare_metrics.png",
+                                                    "accuracy, IoU, occlusion, sparsity",
+                                                    ylabel="fraction of images / tokens",
+                                                    labels=labels).name}
     if all(len(p.get("image", [])) for p in panels.values()):
         files["masks"] = figures.compare_panels_figure(panels, out / "compare_masks.png",
                                                        first["classes"]).name

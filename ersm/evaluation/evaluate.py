@@ -96,7 +96,8 @@ def accuracy_of(run: str | os.PathLike, data: str | os.PathLike, settings: EvalS
     config, model = load_trained(run, settings.device)
     dataset = open_eval_split(data, settings.split, config)
     means = Means()
-    for batch in iterate(dataset, settings, None, progress, desc="baseline"):
+    for batch in iterate(dataset, settings, None, progress,
+                         desc=f"baseline {Path(run).name} ({config.model})"):
         with torch.no_grad():
             means.add("accuracy", (model(batch.images).argmax(1) == batch.labels).double())
     return means.scalar("accuracy")
@@ -142,7 +143,8 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, out: str | os.
                    for seed in range(settings.seeds)],
                   random_boxes(count, tuple(first.shape[-2:]), settings.seed))
     found = Found(Means(), Keeper(settings.panels, count), Keeper(settings.landscape, count))
-    for batch in iterate(dataset, settings, background_lookup(data), progress):
+    for batch in iterate(dataset, settings, background_lookup(data), progress,
+                         desc=f"evaluate {Path(run).name} ({config.model})"):
         evaluate_batch(model, batch, grid, draws, settings, found)
     tokens = grid[0] * grid[1]
     base_accuracy = None if baseline is None else accuracy_of(baseline, data, settings, progress)

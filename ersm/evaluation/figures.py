@@ -7,7 +7,8 @@
 - :func:`histogram_figure`: keep-probability histogram;
 - :func:`landscape_figure`: the solved mask's energy against random same-size masks and
   locally perturbed masks, and the optimal energy and mask size along λ and γ sweeps;
-- :func:`compare_bars_figure`: grouped bars of chosen metrics across runs.
+- :func:`compare_bars_figure`: grouped bars of chosen metrics across runs;
+  :func:`compare_auc_figure`: deletion (hatched) and insertion (solid) AUCs per ranking.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def new_figure(width: float, height: float, wspace: float = 0.45) -> Figure:
 
 
 def save(fig: Figure, path: str | os.PathLike) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically."""
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    """Write ``fig`` as PNG to ``path`` atomically (tight bounding box: long tick labels,
+    legends and colorbars are never cut off)."""
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100,
+                                                    bbox_inches="tight", pad_inches=0.1))
 
 
 def curves_figure(curves: Mapping[str, Sequence[float]], mode: str, kinds: Sequence[str],
@@ -70,9 +73,16 @@ def curves_figure(curves: Mapping[str, Sequence[float]], mode: str, kinds: Seque
     return save(fig, path)
 
 
-def _show(ax: Any, image: np.ndarray | None, title: str, **kwargs: Any) -> None:
+def _show(ax: Any, image: np.ndarray | None, title: str, colorbar: str | None = None,
+          **kwargs: Any) -> None:
+    """One image panel (``colorbar``: its label, for value maps such as probabilities)."""
     if image is not None:
-        ax.imshow(image, interpolation="nearest", **kwargs)
+        shown = ax.imshow(image, interpolation="nearest", **kwargs)
+        if colorbar:
+            bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04,
+                                     ticks=[0, 0.5, 1])
+            bar.ax.tick_params(labelsize=6)
+            bar.set_label(colorbar, fontsize=6)
     else:
         ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, fontsize=8)
@@ -86,10 +96,11 @@ def _row(panels: Mapping[str, np.ndarray], i: int) -> list[tuple[np.ndarray, str
     cam = panels["gradcam"][i] if "gradcam" in panels else None
     cam = None if cam is None else cam / max(float(cam.max()), 1e-12)
     row = [(panels["keep_prob"][i] if "keep_prob" in panels else None, "learned p",
-            {"cmap": "viridis", "vmin": 0, "vmax": 1}),
+            {"cmap": "viridis", "vmin": 0, "vmax": 1, "colorbar": "keep prob."}),
            (panels["solved"][i] if "solved" in panels else None, "solved mask",
             {"cmap": "gray", "vmin": 0, "vmax": 1}),
-           (cam, "Grad-CAM", {"cmap": "inferno", "vmin": 0, "vmax": 1})]
+           (cam, "Grad-CAM", {"cmap": "inferno", "vmin": 0, "vmax": 1,
+                              "colorbar": "rel. Grad-CAM"})]
     return [entry for entry in row if entry[0] is not None]
 
 
@@ -106,7 +117,7 @@ def compare_panels_figure(runs: Mapping[str, Mapping[str, np.ndarray]], path: st
     rows = len(first["image"])
     widths = {run: len(_row(panels, 0)) if rows else 0 for run, panels in runs.items()}
     cols = 2 + sum(widths.values())
-    fig = new_figure(1.5 * cols, 1.75 * max(rows, 1), wspace=0.15)
+    fig = new_figure(1.65 * cols, 1.75 * max(rows, 1), wspace=0.35)
     axes = fig.subplots(max(rows, 1), cols, squeeze=False)
     for i in range(rows):
         label = int(first["label"][i]) if "label" in first else None
@@ -155,33 +166,96 @@ def landscape_figure(landscape: Sequence[Mapping[str, Any]], path: str | os.Path
         for ax, key, symbol in ((axes[i, 1], "sweep_unary", "λ"),
                                 (axes[i, 2], "sweep_pairwise", "γ")):
             data = item[key]
-            ax.semilogx(data["factors"], data["energy"], "o-", color="tab:red")
+            lines = ax.semilogx(data["factors"], data["energy"], "o-", color="tab:red",
+                                label="optimal energy")
             ax.set(xlabel=f"{symbol} factor", ylabel="optimal energy",
                    title=f"image {i}: {symbol} sweep")
             twin = ax.twinx()
-            twin.semilogx(data["factors"], data["size"], "s--", color="tab:blue")
+            lines += twin.semilogx(data["factors"], data["size"], "s--", color="tab:blue",
+                                   label="kept fraction")
             twin.set(ylabel="kept fraction", ylim=(-0.02, 1.02))
+            ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="best")
     if not landscape:
         axes[0, 0].text(0.5, 0.5, "no mask layer", ha="center", transform=axes[0, 0].transAxes)
     return save(fig, path)
 
 
+def _run_colours(runs: Sequence[str]) -> dict[str, str]:
+    return {run: f"C{i % 10}" for i, run in enumerate(runs)}
+
+
 def compare_bars_figure(values: Mapping[str, Mapping[str, float | None]], keys: Sequence[str],
-                        path: str | os.PathLike, title: str = "") -> Path:
-    """Grouped bars: one group per metric key, one bar per run (missing values skipped)."""
+                        path: str | os.PathLike, title: str = "", ylabel: str = "value",
+                        labels: Sequence[str] | None = None) -> Path:
+    """Grouped bars: one group per metric key, one bar per run (missing values skipped).
+
+    Args:
+        values: run → metrics.
+        keys: metric keys, one group each.
+        path: PNG file.
+        title, ylabel: axis texts.
+        labels: tick labels (default: the keys).
+    """
     runs = list(values)
-    fig = new_figure(max(6.0, 0.9 * len(keys) * max(len(runs), 1) * 0.5 + 2), 3.8)
+    colours = _run_colours(runs)
+    fig = new_figure(max(6.0, 0.45 * len(keys) * max(len(runs), 1) + 2), 3.8)
     ax = fig.subplots()
     width = 0.8 / max(len(runs), 1)
     for r, run in enumerate(runs):
         heights = [values[run].get(k) for k in keys]
         xs = [i + r * width for i, h in enumerate(heights) if h is not None]
-        ax.bar(xs, [h for h in heights if h is not None], width=width, label=run)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))], keys, rotation=30,
-                  ha="right", fontsize=7)
-    ax.set(ylim=(0, 1.02), title=title)
-    ax.legend(fontsize=7)
+        ax.bar(xs, [h for h in heights if h is not None], width=width, label=run,
+               color=colours[run], edgecolor="black", linewidth=0.5)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))],
+                  list(labels) if labels is not None else list(keys), rotation=30, ha="right",
+                  fontsize=8)
+    ax.set(ylim=(0, 1.02), title=title, ylabel=ylabel)
+    ax.legend(fontsize=7, title="run", title_fontsize=7)
     ax.grid(axis="y", alpha=0.3)
+    return save(fig, path)
+
+
+HATCH: dict[str, str] = {"deletion": "///", "insertion": ""}
+"""Bar hatch per curve kind in :func:`compare_auc_figure` (colour = run)."""
+
+
+def compare_auc_figure(values: Mapping[str, Mapping[str, float | None]], kinds: Sequence[str],
+                       modes: Sequence[str], rankings: Sequence[str], path: str | os.PathLike,
+                       title: str = "") -> Path:
+    """AUC per ranking, one panel per mode: colour = run, hatch = deletion (↓ better) or
+    insertion (↑ better), random with its ± std over seeds as an error bar."""
+    from matplotlib.patches import Patch
+
+    runs = list(values)
+    colours = _run_colours(runs)
+    fig = new_figure(max(6.0, 0.35 * len(rankings) * len(runs) * len(kinds) + 2) ,
+                     3.6 * len(modes))
+    axes = fig.subplots(len(modes), 1, squeeze=False)[:, 0]
+    bars = max(len(runs) * len(kinds), 1)
+    width = 0.8 / bars
+    for ax, mode in zip(axes, modes):
+        for r, run in enumerate(runs):
+            for k, kind in enumerate(kinds):
+                offset = (r * len(kinds) + k) * width
+                for i, name in enumerate(rankings):
+                    key = f"{kind}_auc.{mode}.{name}"
+                    h = values[run].get(key)
+                    if h is None:
+                        continue
+                    std = values[run].get(f"{key}_std")
+                    ax.bar(i + offset, h, width=width, color=colours[run], hatch=HATCH[kind],
+                           edgecolor="black", linewidth=0.5, alpha=0.55 if HATCH[kind] else 1,
+                           yerr=std, capsize=2 if std else 0)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rankings))], list(rankings),
+                      rotation=20, ha="right", fontsize=8)
+        ax.set(ylim=(0, 1.02), ylabel="AUC (true-class prob.)",
+               title=f"{title} — {mode} mode" if title else f"{mode} mode")
+        ax.grid(axis="y", alpha=0.3)
+    handles = [Patch(facecolor=colours[run], edgecolor="black", label=run) for run in runs]
+    arrows = {"deletion": "deletion ↓ (hatched)", "insertion": "insertion ↑ (solid)"}
+    handles += [Patch(facecolor="white", edgecolor="black", hatch=HATCH[kind],
+                      label=arrows.get(kind, kind)) for kind in kinds]
+    axes[0].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save(fig, path)
 
 
@@ -206,6 +280,7 @@ def run_figures(result: Mapping[str, Any], panels: Mapping[str, np.ndarray],
     return files
 
 
-__all__ = ["COLOURS", "compare_bars_figure", "compare_panels_figure", "curves_figure",
+__all__ = ["COLOURS", "HATCH", "compare_auc_figure", "compare_bars_figure",
+           "compare_panels_figure", "curves_figure",
            "histogram_figure", "landscape_figure", "new_figure", "panels_figure", "run_figures",
            "save"]

@@ -19,7 +19,10 @@ from hypothesis import strategies as st
 import ersm
 from ersm.errors import ShapeError, ValueRangeError
 from ersm.energy.offsets import edge_slices
-from ersm.solvers.brute import all_masks
+try:
+    from ersm.solvers.backends.brute import all_masks
+except ImportError:  # before the solvers restructuring
+    from ersm.solvers.brute import all_masks
 from ersm.solvers.path.reference import path_thresholds_reference
 
 # --------------------------------------------------------------------- helpers

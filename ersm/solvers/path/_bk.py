@@ -1,12 +1,15 @@
 """The one import of the grid BK kernel used by the path solver.
 
-The kernel module may move (``ersm/solvers/_bk_kernel.py`` ->
-``ersm/solvers/kernels/bk.py``); only the import below then changes.
+The kernel moved from ``ersm/solvers/_bk_kernel.py`` to ``ersm/solvers/kernels/bk.py``;
+only the import below knows where it lives.
 """
 
 from __future__ import annotations
 
-from .. import _bk_kernel as _bk
+try:  # the kernel's home after the solvers restructuring
+    from ..kernels import bk as _bk
+except ImportError:  # pragma: no cover - before it
+    from .. import _bk_kernel as _bk  # type: ignore[no-redef]
 
 grid_mincut_batch = _bk.grid_mincut_batch  # host batch cut (canonical)
 direction_offsets = _bk._direction_offsets  # Numba: flat offsets of the 2K directions

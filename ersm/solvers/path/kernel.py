@@ -26,7 +26,9 @@ canonical cut of the contracted problem at λ* (capacities ``q·θ'_i − P`` an
   subproblems; each side's neighbours on the other side are kept / dropped there.
 
 Subproblems are further split into connected components of their ``w > 0`` edges
-(independent paths); a single token has ``t_i = −θ'_i`` without a cut. The tokens live
+(independent paths); a single token has ``t_i = −θ'_i`` and two tokens joined by ``w``
+form one breakpoint iff ``|θ'_i − θ'_j| <= 2w`` (else they split), both without a cut.
+The tokens live
 in one permutation array where every subproblem is a contiguous segment, ordered so
 that a segment's tokens rank above (thresholds above) every lower segment they touch:
 a neighbour ``j`` outside the segment ``[a, b)`` of ``i`` is kept iff ``pos[j] >= b``.

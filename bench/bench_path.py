@@ -1,0 +1,140 @@
+"""Keep-cost path (``ersm.solve_path``) time ÷ one graph cut, on real-picture energies.
+
+Energies: scikit-image sample pictures (camera, coins, moon, text, page, astronaut,
+coffee, chelsea; grey, random crops resized to the grid), unary ``θ = −2·(I − Otsu(I))``
+plus Gaussian noise, contrast weights. The path is checked before timing: its mask at
+λ = 0 has the energy of the graph cut. Reports medians of repeats, breakpoints and cuts
+per sample and the total size of the contracted cuts (where the time goes). Usage::
+
+    python bench/bench_path.py            # full run, writes bench/results/path.json
+    python bench/bench_path.py --quick    # small sizes, few repeats (smoke)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import ersm  # noqa: E402
+from ersm.solvers.path.kernel import path_thresholds_batch  # noqa: E402
+
+HERE = Path(__file__).parent
+PICTURES = ("camera", "coins", "moon", "text", "page", "astronaut", "coffee", "chelsea")
+
+
+def _pictures() -> list[np.ndarray]:
+    from skimage import color, data
+
+    out = []
+    for name in PICTURES:
+        img = getattr(data, name)()
+        if img.ndim == 3:
+            img = color.rgb2gray(img[..., :3])
+        out.append(np.asarray(img, dtype=np.float64) / (255.0 if img.max() > 1 else 1.0))
+    return out
+
+
+def picture_energy(batch: int, size: int, connectivity: int, seed: int = 0,
+                   noise: float = 0.3, gamma: float = 0.5) -> ersm.GridEnergy:
+    """``batch`` picture crops of ``size × size``: Otsu-centred unaries, contrast weights."""
+    from skimage.filters import threshold_otsu
+    from skimage.transform import resize
+
+    rng = np.random.default_rng(seed)
+    pictures = _pictures()
+    images = np.empty((batch, size, size))
+    for b in range(batch):
+        pic = pictures[b % len(pictures)]
+        h, w = pic.shape
+        side = int(rng.integers(min(h, w) // 2, min(h, w) + 1))
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = pic[y:y + side, x:x + side]
+        images[b] = resize(crop, (size, size), anti_aliasing=True)
+    unary = np.stack([-2.0 * (im - threshold_otsu(im)) for im in images])
+    unary += noise * rng.normal(size=unary.shape)
+    pairwise = ersm.contrast_weights(images[:, None], gamma=gamma, connectivity=connectivity)
+    return ersm.GridEnergy(unary, pairwise, connectivity)
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
+    energy = picture_energy(batch, size, connectivity)
+    unary, pairwise = energy.numpy()
+    cut = ersm.solve(energy)
+    path = ersm.solve_path(energy)
+    got = energy.energy(path.mask_at(0.0))
+    scale = np.abs(unary).sum((1, 2)) + pairwise.sum((1, 2, 3)) + 1.0
+    if not np.all(np.abs(got - cut.energy) <= 1e-12 * scale):
+        raise AssertionError(f"path mask at 0 is not optimal: {got - cut.energy}")
+    t_cut = _median_time(lambda: ersm.solve(energy), repeats)
+    t_path = _median_time(lambda: ersm.solve_path(energy), repeats)
+    # the first subproblem is a full-grid cut at λ* = mean(−θ): the hardest λ
+    lam0 = -unary.mean(axis=(1, 2))[:, None, None]
+    t_first = _median_time(lambda: ersm.solve(ersm.GridEnergy(unary + lam0, pairwise)), repeats)
+    _, stats = path_thresholds_batch(unary, pairwise)
+    n = size * size
+    bps = [len(b) for b in path.breakpoints]
+    return {
+        "batch": batch, "size": size, "connectivity": connectivity, "repeats": repeats,
+        "cut_s": t_cut, "path_s": t_path, "ratio": t_path / t_cut,
+        "first_cut_at_mean_s": t_first,
+        "breakpoints_per_sample": float(np.mean(bps)),
+        "cuts_per_sample": float(stats[:, 0].mean()),
+        "cut_area_per_token": float(stats[:, 1].mean() / n),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "path.json")
+    args = parser.parse_args()
+    cases = [(64, 28, 4), (64, 28, 8), (64, 56, 4), (64, 56, 8), (1, 512, 4), (1, 512, 8)]
+    if args.quick:
+        cases = [(8, 28, 4), (8, 28, 8), (1, 96, 4)]
+    warm = picture_energy(2, 16, 4)
+    ersm.solve(warm), ersm.solve_path(warm)  # compile
+    ersm.solve_path(picture_energy(2, 16, 8))
+    rows = []
+    for batch, size, conn in cases:
+        repeats = 3 if args.quick else (5 if size < 512 else 3)
+        row = run_case(batch, size, conn, repeats)
+        rows.append(row)
+        print(f"{batch}x{size}^2 {conn}-conn: cut {row['cut_s'] * 1e3:.1f} ms, path "
+              f"{row['path_s'] * 1e3:.1f} ms, ratio {row['ratio']:.1f}x; "
+              f"{row['breakpoints_per_sample']:.0f} breakpoints, "
+              f"{row['cuts_per_sample']:.0f} cuts, cut area {row['cut_area_per_token']:.1f}n; "
+              f"first cut at mean λ {row['first_cut_at_mean_s'] * 1e3:.1f} ms", flush=True)
+    meta = {
+        "command": " ".join(["python", "bench/bench_path.py", *sys.argv[1:]]),
+        "date": str(date.today()), "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(), "threads": ersm.core.parallel.num_threads(),
+        "load": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+    }
+    if not args.quick:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main()

@@ -25,21 +25,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per pass (default: 32)")
     p.add_argument("--pairwise-weight", type=float,
                    help="Potts weight of the ersm layer's implied MRF (default: the layer's)")
+    p.add_argument("--keep-ratio", type=float, metavar="R",
+                   help="exact masks of about R*h*w tokens per image (default: the run's own "
+                        "--keep-ratio, if any)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``ersm masks``; 0 on success, 2 on bad arguments or inputs."""
-    from ..train.masks import export_masks
+    from ..train.masks import export_masks, summarize_masks
 
     try:
         arrays = export_masks(args.run_dir, args.data, args.split, args.out, backend=args.backend,
-                              batch_size=args.batch_size, pairwise_weight=args.pairwise_weight)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+                              batch_size=args.batch_size, pairwise_weight=args.pairwise_weight,
+                              keep_ratio=args.keep_ratio)
+        summary = summarize_masks(arrays, args.data)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         print(f"ersm masks: error: {exc}", file=sys.stderr)
         return 2
     n, h, w = arrays["mask"].shape
     agree = float(((arrays["keep_prob"] > 0.5) == arrays["mask"]).mean()) if n else float("nan")
     print(f"wrote {n} masks ({h}x{w} tokens) to {args.out}; learned and solved masks agree on "
           f"{100 * agree:.1f}% of tokens")
+    shown = ", ".join(f"{key} {value:.3f}" for key, value in summary.items() if key != "images")
+    print(f"{args.split}: {shown}")
     return 0

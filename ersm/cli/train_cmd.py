@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 HELP = """Train a classifier (backbone, optional mask layer, pooling, linear) on an image
@@ -13,10 +12,6 @@ dataset. RUN gets config.json, checkpoint.pt (atomic, every epoch) and metrics.j
 line per epoch). --resume continues from the checkpoint after a kill; the run's saved
 settings are used and only --epochs (to extend the run), --workers, --device and --threads
 may change. Under torchrun every process trains a shard (DistributedDataParallel)."""
-
-RESUMABLE = ("epochs", "num_workers", "device")
-"""Config fields a resumed run may change."""
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train``."""
@@ -38,6 +33,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--patch-size", type=int, help="mask-layer token side in feature cells")
     p.add_argument("--pairwise", choices=("cosine", "contrast", "learned"),
                    help="pairwise weights of the mrf layer (default: cosine)")
+    p.add_argument("--keep-ratio", type=float, help="mrf layer: target fraction of kept tokens "
+                                                    "(keep cost adapted by dual ascent)")
+    p.add_argument("--keep-cost", type=float, help="mrf layer: keep cost added to every unary "
+                                                   "(start value with --keep-ratio; default 0)")
+    p.add_argument("--unary-weight", type=float, help="mask layer: unary scale (lambda)")
+    p.add_argument("--pairwise-weight", type=float, help="mask layer: pairwise scale (gamma)")
+    p.add_argument("--temperature", type=float, help="mask layer: temperature T")
     p.add_argument("--stages", type=int, help="ResNet stages to keep (1-4)")
     p.add_argument("--weights", metavar="PATH", help="local backbone checkpoint")
     p.add_argument("--freeze", action="store_true", default=None, help="freeze the backbone")
@@ -55,61 +57,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def given_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`~ersm.train.TrainConfig` fields set on the command line."""
-    fields = ("data", "out", "model", "backbone", "backend", "epochs", "batch_size", "lr",
+    """The :class:`~ersm.train.TrainConfig` fields set on the command line (``out`` and the
+    recipe apart: :func:`ersm.jobs.train_run` takes those)."""
+    fields = ("data", "model", "backbone", "backend", "epochs", "batch_size", "lr",
               "weight_decay", "image_size", "weights", "freeze", "seed", "num_workers", "device")
     given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
-    layer = {key: value for key, value in (("patch_size", args.patch_size),
-                                           ("pairwise", args.pairwise)) if value is not None}
+    options = ("patch_size", "pairwise", "keep_ratio", "keep_cost", "unary_weight",
+               "pairwise_weight", "temperature")
+    layer = {key: getattr(args, key) for key in options if getattr(args, key) is not None}
     if layer:
         given["layer_kwargs"] = layer
     if args.stages is not None:
         given["backbone_kwargs"] = {"stages": args.stages}
-    if getattr(args, "recipe", None) is not None:
-        from ..train.recipes import get_recipe
-
-        given = get_recipe(args.recipe).apply(given)
     return given
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[Any, bool]:
-    """The run's config and whether it resumes; ``ValueError`` on conflicting options."""
-    from ..train.config import CONFIG_FILE, TrainConfig, load_config
-
-    given = given_config(args)
-    if args.resume and (Path(args.out) / CONFIG_FILE).is_file():
-        saved = load_config(args.out)
-        conflicts = sorted(name for name, value in given.items()
-                           if name not in RESUMABLE and name != "out"
-                           and getattr(saved, name) != value)
-        if conflicts:
-            shown = ", ".join(f"{n}: saved {getattr(saved, n)!r}, given {given[n]!r}"
-                              for n in conflicts)
-            raise ValueError(f"--resume uses the saved settings of {args.out}; only "
-                             f"{', '.join(RESUMABLE)} may change ({shown})")
-        return saved.replace(**{k: v for k, v in given.items() if k in RESUMABLE}), True
-    if "data" not in given:
-        raise ValueError("--data is required (unless resuming a run that has a config.json)")
-    return TrainConfig(**given), args.resume
-
-
 def run(args: argparse.Namespace) -> int:
-    """Run ``ersm train``; 0 on success, 2 on bad arguments or data."""
-    import torch
+    """Run ``ersm train`` (:func:`ersm.jobs.train_run`); 0 on success, 2 on bad arguments."""
+    from ..jobs.train_run import train_run
 
-    from ..train.loop import train
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     try:
-        config, resume = resolve_config(args)
-        history = train(config, resume=resume, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+        outcome = train_run(given_config(args), args.out, resume=args.resume,
+                            recipe=getattr(args, "recipe", None), threads=args.threads,
+                            progress=not args.quiet)
+    except (ValueError, OSError, ImportError) as exc:
         print(f"ersm train: error: {exc}", file=sys.stderr)
         return 2
-    if history and os.environ.get("RANK", "0") == "0":
-        last = history[-1]
-        print(f"{config.model} on {config.backbone}: epoch {last['epoch']}/{config.epochs}, "
-              f"train loss {last['train_loss']:.4f}, train acc {last['train_acc']:.3f}, "
-              f"test acc {last['test_acc']:.3f}; wrote {Path(config.out) / 'metrics.jsonl'}")
+    if outcome.history and os.environ.get("RANK", "0") == "0":
+        print(outcome.summary())
     return 0

@@ -34,8 +34,10 @@ def add_synth_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="share P of train images given their class's background tint; "
                              "the rest draw it uniformly (default 0: independent of the class)")
     parser.add_argument("--colour", choices=("random", "class"), default="random",
-                        help="shapes: object hue and texture random (default; only the shape "
+                        help="shapes: object hue and texture random (default) "
                              "tells the class) or fixed by the class")
+    parser.add_argument("--texture", choices=("class", "random"), default="class",
+                        help="shapes: object texture fixed by the class (default) or random")
     parser.add_argument("--kind", choices=("shapes", "digits"), default="shapes",
                         help="default: shapes")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
@@ -61,7 +63,8 @@ def run_synth_cli(args: argparse.Namespace) -> int:
     Returns:
         exit status 0.
     """
-    options = {"colour": args.colour} if args.kind == "shapes" else {}
+    options = ({"colour": args.colour, "texture": args.texture} if args.kind == "shapes"
+               else {})
     make = make_synthetic_dataset if args.kind == "shapes" else make_digits_in_clutter
     meta = make(args.out, n=args.n, seed=args.seed, spurious=args.spurious, size=args.size,
                 test_fraction=args.test_fraction, overwrite=args.overwrite, **options)

@@ -8,9 +8,10 @@ Two generators write the image-folder layout (:class:`~ersm.data.ImageFolderData
     DIR/meta.json                               generator, seed, n, spurious rate, classes
 
 - :func:`make_synthetic_dataset`: one coloured, textured shape per image on a blotchy
-  background cluttered with grey distractor shapes. The class decides the shape only:
-  colour and texture are drawn independently of the class (``colour="random"``, the
-  default), or fixed by the class (``colour="class"``, the older, easier variant).
+  background cluttered with grey distractor shapes. The class decides the outline and
+  the texture; the colour is drawn independently of the class (``colour="random"``, the
+  default) or fixed by it (``colour="class"``, the older, easier variant);
+  ``texture="random"`` leaves only the outline.
 - :func:`make_digits_in_clutter`: a scikit-learn 8×8 digit (bundled with the package,
   no download) upscaled into the same kind of clutter.
 
@@ -58,6 +59,7 @@ from ._draw import (
 FORMAT = "ersm-synth"
 DEFAULT_SHAPES: tuple[str, ...] = ("cross", "disc", "square", "triangle")
 COLOURINGS: tuple[str, ...] = ("random", "class")
+TEXTURINGS: tuple[str, ...] = ("class", "random")
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 ITEM_FIELDS: tuple[str, ...] = ("split", "path", "label", "class", "background")
 
@@ -143,17 +145,22 @@ def _random_center(rng: np.random.Generator, size: int, margin: float) -> tuple[
     return tuple(rng.uniform(margin, size - margin, 2))
 
 
-def shape_renderer(classes: Sequence[str], colour: str = "random") -> Renderer:
+def shape_renderer(classes: Sequence[str], colour: str = "random",
+                   texture_by: str = "class") -> Renderer:
     """Renderer for shape classes.
 
     Args:
         classes: shape names, indexed by label.
-        colour: ``"class"``: hue and texture fixed by the shape's name; ``"random"``: hue
-            uniform in ``[0, 1)`` and texture uniform over the textures, independent of
-            the class (only the shape tells the class).
+        colour: ``"class"``: hue fixed by the shape's name; ``"random"``: hue uniform in
+            ``[0, 1)``, independent of the class.
+        texture_by: ``"class"``: texture (solid, stripes, checker, dots) fixed by the
+            shape's name; ``"random"``: uniform, independent of the class (then only the
+            outline tells the class: much harder for the small CNN).
     """
     if colour not in COLOURINGS:
         raise ValueError(f"colour must be one of {COLOURINGS}, got {colour!r}")
+    if texture_by not in TEXTURINGS:
+        raise ValueError(f"texture must be one of {TEXTURINGS}, got {texture_by!r}")
 
     def render(rng: np.random.Generator, item: PlannedItem, size: int) -> Drawn:
         kind = classes[item.label]
@@ -161,10 +168,9 @@ def shape_renderer(classes: Sequence[str], colour: str = "random") -> Renderer:
         radius = rng.uniform(0.2, 0.3) * size
         center = _random_center(rng, size, 1.1 * radius + 1)
         mask = shape_mask(kind, size, center, radius, rng.uniform(0, 2 * np.pi))
-        if colour == "class":
-            hue, pattern = look / len(SHAPES), TEXTURES[look % len(TEXTURES)]
-        else:
-            hue, pattern = rng.uniform(0, 1), TEXTURES[int(rng.integers(len(TEXTURES)))]
+        hue = look / len(SHAPES) if colour == "class" else rng.uniform(0, 1)
+        pattern = (TEXTURES[look % len(TEXTURES)] if texture_by == "class"
+                   else TEXTURES[int(rng.integers(len(TEXTURES)))])
         tone = np.clip(hsv(hue, 0.85, 0.95) + rng.normal(0, 0.04, 3), 0, 1)
         shade = texture(pattern, size, rng)
         return tone * shade[..., None], mask
@@ -274,12 +280,12 @@ def write_dataset(out_dir: str | os.PathLike, kind: str, classes: Sequence[str],
 def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurious: float = 0.0,
                            size: int = 64, classes: Sequence[str] = DEFAULT_SHAPES,
                            test_fraction: float = 0.25, overwrite: bool = False,
-                           colour: str = "random") -> dict:
+                           colour: str = "random", texture: str = "class") -> dict:
     """Write shapes-in-clutter images with exact masks and an optional spurious background.
 
-    With the defaults (``spurious=0``, ``colour="random"``) only the shape tells the class:
-    neither the object's colour and texture nor the background tint carry class
-    information.
+    With the defaults (``spurious=0``, ``colour="random"``) neither the object's colour nor
+    the background tint carries class information: the object (its outline and its
+    class texture) does. ``texture="random"`` removes the texture cue too.
 
     Args:
         out_dir: destination folder (created; must be empty unless ``overwrite``).
@@ -295,9 +301,10 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurio
         overwrite: replace an earlier synthetic dataset in ``out_dir``.
         colour: ``"random"`` (object hue and texture independent of the class) or
             ``"class"`` (fixed by the class).
+        texture: ``"class"`` (fixed by the class) or ``"random"``.
 
     Returns:
-        the metadata written to ``meta.json`` (with ``colour``).
+        the metadata written to ``meta.json`` (with ``colour`` and ``texture``).
 
     Raises:
         ValueError: unknown or repeated classes, unknown ``colour``, fewer than 2, bad rates or sizes.
@@ -313,9 +320,9 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurio
     unknown = sorted(set(names) - set(SHAPES))
     if unknown or len(set(names)) != len(names):
         raise ValueError(f"classes must be distinct names from {SHAPES}, got {list(classes)}")
-    render = shape_renderer(names, colour)
+    render = shape_renderer(names, colour, texture)
     return write_dataset(out_dir, "shapes", names, render, n, seed, spurious, size,
-                         test_fraction, overwrite, extra={"colour": colour})
+                         test_fraction, overwrite, extra={"colour": colour, "texture": texture})
 
 
 def make_digits_in_clutter(out_dir: str | os.PathLike, n: int, seed: int, spurious: float = 0.9,
@@ -367,5 +374,5 @@ def read_items(root: str | os.PathLike) -> list[dict]:
                 for row in csv.DictReader(f)]
 
 
-__all__ = ["COLOURINGS", "DEFAULT_SHAPES", "DIGIT_CLASSES", "PlannedItem", "background_tints",
+__all__ = ["COLOURINGS", "TEXTURINGS", "DEFAULT_SHAPES", "DIGIT_CLASSES", "PlannedItem", "background_tints",
            "make_digits_in_clutter", "make_synthetic_dataset", "plan_items", "read_items"]

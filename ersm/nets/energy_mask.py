@@ -27,6 +27,14 @@ on a built model (e.g. to ``"graphcut"`` for evaluation) is supported.
 The regulariser (:func:`mask_regularizer`) is the relaxed (multilinear) energy of the
 gate above the unary-only minimum ``Σ min(θ_i, 0)``, per token: ``≥ 0``, zero exactly when
 the mask follows every unary and cuts no edge.
+
+Budgets: a keep cost ``ρ`` (``θ → θ + ρ``) and a keep ratio ``r`` (dual ascent on ``ρ`` in
+training, the exact cut of the closest size in evaluation); see :class:`EnergyMaskLayer`
+and :mod:`ersm.nets.budget`.
+
+The pieces live in small modules, re-exported here: :mod:`~ersm.nets.tokens` (pooling),
+:mod:`~ersm.nets.terms` (unaries, weights, regulariser), :mod:`~ersm.nets.recording`
+(the base class that keeps the last output), :mod:`~ersm.nets.budget`.
 """
 
 from __future__ import annotations
@@ -37,169 +45,18 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..core.errors import ShapeError
-from ..energy.evaluate import relaxed_energy
 from ..energy.grid import GridEnergy
-from ..energy.weights import _edge_map, contrast_weights, cosine_weights
 from ..solvers.api import solve
 from ..solvers.options import backend_options_for, check_backend_options
+from ..solvers.registry import get_backend
 from ..solvers.result import SolveResult
-
-PAIRWISE_KINDS: tuple[str, ...] = ("cosine", "contrast", "learned")
-
-
-# ---------------------------------------------------------------- tokens
-
-
-def check_features(features: torch.Tensor, channels: int | None = None) -> None:
-    """Raise :class:`~ersm.errors.ShapeError` unless ``features`` is ``(B, C, H, W)``.
-
-    Args:
-        features: a floating tensor.
-        channels: the expected ``C`` (``None``: any).
-    """
-    if not isinstance(features, torch.Tensor) or not features.is_floating_point():
-        raise TypeError(f"features must be a floating torch tensor, got "
-                        f"{getattr(features, 'dtype', type(features).__name__)}")
-    if features.ndim != 4 or (channels is not None and features.shape[1] != channels):
-        expected = f"(B, {channels if channels is not None else 'C'}, H, W)"
-        raise ShapeError(f"features must have shape {expected}, got {tuple(features.shape)}")
-
-
-def check_patch_size(patch_size: int) -> int:
-    """Return ``patch_size`` if it is an integer ``≥ 1``."""
-    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-        raise ValueError(f"patch_size must be an integer >= 1, got {patch_size!r}")
-    return patch_size
-
-
-def pool_tokens(features: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Average-pool ``patch_size × patch_size`` cells into tokens.
-
-    Args:
-        features: ``(B, C, H, W)``.
-        patch_size: ``p ≥ 1``; a last partial patch averages the cells it covers.
-
-    Returns:
-        ``(B, C, ⌈H/p⌉, ⌈W/p⌉)`` (the input itself for ``p = 1``).
-
-    Example:
-        >>> pool_tokens(torch.ones(1, 2, 5, 4), 2).shape
-        torch.Size([1, 2, 3, 2])
-    """
-    if check_patch_size(patch_size) == 1:
-        return features
-    return F.avg_pool2d(features, patch_size, patch_size, ceil_mode=True)
-
-
-def upsample_tokens(values: torch.Tensor, patch_size: int, size: tuple[int, int]) -> torch.Tensor:
-    """Repeat every token over its patch and crop to ``size``.
-
-    Args:
-        values: ``(B, h, w)`` per-token values.
-        patch_size: ``p`` used by :func:`pool_tokens`.
-        size: ``(H, W)`` of the feature map.
-
-    Returns:
-        ``(B, H, W)``.
-    """
-    if patch_size > 1:
-        values = values.repeat_interleave(patch_size, -2).repeat_interleave(patch_size, -1)
-    return values[..., : size[0], : size[1]]
-
-
-# ---------------------------------------------------------------- energy terms
-
-
-def token_unaries(tokens: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                  unary_weight: float = 1.0) -> torch.Tensor:
-    """``θ = λ · (vᵀ f + b)`` per token.
-
-    Args:
-        tokens: ``(B, C, h, w)``.
-        weight: ``(C,)`` projection ``v``.
-        bias: ``()`` bias ``b``.
-        unary_weight: ``λ``.
-
-    Returns:
-        ``(B, h, w)``, the dtype and device of ``tokens``.
-    """
-    return unary_weight * (torch.einsum("bchw,c->bhw", tokens, weight) + bias)
-
-
-def learned_weights(tokens: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                    pairwise_weight: float = 1.0, connectivity: int = 4) -> torch.Tensor:
-    """Learned non-negative edge weights ``γ · softplus(uᵀ |f_i − f_j| + c)``.
-
-    Args:
-        tokens: ``(B, C, h, w)``.
-        weight: ``(C,)`` edge head ``u``.
-        bias: ``()`` edge head bias ``c``.
-        pairwise_weight: ``γ``.
-        connectivity: 4 or 8.
-
-    Returns:
-        ``(B, K, h, w)``, zero on edges that leave the grid.
-    """
-    def edge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return F.softplus(torch.einsum("bchw,c->bhw", (a - b).abs(), weight) + bias)
-
-    return pairwise_weight * _edge_map(tokens, connectivity, edge)
-
-
-def token_pairwise(tokens: torch.Tensor, kind: str = "cosine", pairwise_weight: float = 1.0,
-                   connectivity: int = 4, edge_weight: torch.Tensor | None = None,
-                   edge_bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Pairwise weights ``(B, K, h, w)`` of tokens ``(B, C, h, w)`` (differentiable).
-
-    Args:
-        tokens: ``(B, C, h, w)``.
-        kind: ``"cosine"``, ``"contrast"`` or ``"learned"`` (needs ``edge_weight`` and
-            ``edge_bias``, see :func:`learned_weights`).
-        pairwise_weight: ``γ ≥ 0``.
-        connectivity: 4 or 8.
-
-    Returns:
-        ``(B, K, h, w)`` weights ``≥ 0``, zero off-grid.
-    """
-    if kind == "cosine":
-        return cosine_weights(tokens, gamma=pairwise_weight, connectivity=connectivity,
-                              channels_last=False)
-    if kind == "contrast":
-        return contrast_weights(tokens, gamma=pairwise_weight, connectivity=connectivity,
-                                channels_last=False)
-    if kind == "learned":
-        if edge_weight is None or edge_bias is None:
-            raise ValueError("pairwise='learned' needs edge_weight and edge_bias")
-        return learned_weights(tokens, edge_weight, edge_bias, pairwise_weight, connectivity)
-    raise ValueError(f"pairwise must be one of {PAIRWISE_KINDS}, got {kind!r}")
-
-
-def mask_regularizer(unary: torch.Tensor, pairwise: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Mean relaxed energy per token above the unary-only minimum, a scalar ``≥ 0``.
-
-    ``R = mean_b [E_mult(q_b) − Σ_i min(θ_bi, 0)] / (h · w)`` with
-    ``E_mult(q) = Σ θ q + Σ w (q_i + q_j − 2 q_i q_j)``: the cost of disagreeing with each
-    token's own preference plus the expected cut. Bounded below (unlike ``E_mult``
-    itself, which falls without bound as ``θ → −∞``).
-
-    Args:
-        unary: ``(B, h, w)`` θ.
-        pairwise: ``(B, K, h, w)`` weights ``≥ 0``.
-        q: ``(B, h, w)`` gate in ``[0, 1]``.
-
-    Returns:
-        ``()``; 0 for an empty batch.
-    """
-    if unary.shape[0] == 0:
-        return unary.sum() * 0
-    q = q.to(unary.dtype)
-    floor = unary.clamp(max=0).sum(dim=(-2, -1))
-    tokens = unary.shape[-2] * unary.shape[-1]
-    return ((relaxed_energy(unary, pairwise, q) - floor) / tokens).mean()
+from .budget import budget_mask, check_keep_ratio, dual_ascent_step, top_ratio_mask
+from .recording import RecordingLayer, from_last, last_output
+from .terms import (PAIRWISE_KINDS, learned_weights, mask_regularizer, token_pairwise,
+                    token_unaries)
+from .tokens import check_features, check_patch_size, pool_tokens, upsample_tokens
 
 
 # ---------------------------------------------------------------- solving
@@ -241,8 +98,10 @@ class EnergyMaskOutput:
         mask: ``(B, h, w)`` bool mask from the backend.
         q: ``(B, h, w)`` relaxed mask, or None if the backend gives none.
         gate: ``(B, h, w)`` float, ``q`` if present else ``mask``.
-        energy: ``(B,)`` float64 discrete energy of ``mask``.
+        energy: ``(B,)`` float64 discrete energy of ``mask`` (under ``unary``).
         differentiable: the gate carries gradients to ``unary``/``pairwise``.
+        budget_cost: ``(B,)`` float64 per-image keep cost ``λ_b`` added to ``unary`` by the
+            exact budget mask (:func:`~ersm.nets.budget.budget_mask`), or None without one.
     """
 
     features: torch.Tensor
@@ -253,6 +112,7 @@ class EnergyMaskOutput:
     gate: torch.Tensor
     energy: torch.Tensor
     differentiable: bool
+    budget_cost: torch.Tensor | None = None
 
     def regularizer(self) -> torch.Tensor:
         """:func:`mask_regularizer` of this output's energy and gate."""
@@ -264,8 +124,15 @@ def energy_mask(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
                 temperature: float = 1.0, unary_weight: float = 1.0,
                 pairwise_weight: float = 1.0, pairwise: str = "cosine",
                 edge_weight: torch.Tensor | None = None, edge_bias: torch.Tensor | None = None,
-                backend_options: Mapping[str, Any] | None = None) -> EnergyMaskOutput:
+                backend_options: Mapping[str, Any] | None = None,
+                keep_cost: float | torch.Tensor = 0.0,
+                keep_ratio: float | None = None) -> EnergyMaskOutput:
     """Mask features with the solved token MRF (functional form of :class:`EnergyMaskLayer`).
+
+    The solved unaries are ``θ = λ · (vᵀ f + b) + ρ`` with the keep cost ``ρ``. With
+    ``keep_ratio = r`` the backend is not used: each image gets the exact canonical cut of
+    ``θ + λ_b`` whose size is closest to ``r·h·w`` (:func:`~ersm.nets.budget.budget_mask`),
+    and the gate is that binary mask (no gradient).
 
     Args:
         features: ``(B, C, H, W)`` float.
@@ -278,6 +145,8 @@ def energy_mask(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         pairwise: ``"cosine"``, ``"contrast"`` or ``"learned"`` (with ``edge_weight`` ``(C,)``
             and ``edge_bias`` ``()``).
         backend_options: more backend options (keys the backend lacks are skipped).
+        keep_cost: ``ρ`` added to every unary (scalar or ``()`` tensor).
+        keep_ratio: ``r ∈ [0, 1]`` for an exact mask of that size per image, or None.
 
     Returns:
         :class:`EnergyMaskOutput`.
@@ -289,42 +158,26 @@ def energy_mask(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     """
     check_features(features, weight.shape[0])
     tokens = pool_tokens(features, patch_size)
-    unary = token_unaries(tokens, weight, bias, unary_weight)
+    unary = token_unaries(tokens, weight, bias, unary_weight) + keep_cost
     weights = token_pairwise(tokens, pairwise, pairwise_weight, connectivity, edge_weight,
                              edge_bias)
-    result = solve_tokens(unary, weights, backend, temperature, backend_options)
-    gate = gate_of(result, features.dtype)
+    budget = None
+    if check_keep_ratio(keep_ratio) is not None:
+        mask, budget = budget_mask(unary, weights, keep_ratio)
+        gate = mask.to(features.dtype)
+        q = None
+        energy = GridEnergy(unary.detach().double(), weights.detach().double()).energy(mask)
+    else:
+        result = solve_tokens(unary, weights, backend, temperature, backend_options)
+        mask, q, energy = result.mask, result.q, result.energy
+        gate = gate_of(result, features.dtype)
     masked = features * upsample_tokens(gate, patch_size, features.shape[-2:])[:, None]
-    return EnergyMaskOutput(features=masked, unary=unary, pairwise=weights, mask=result.mask,
-                            q=result.q, gate=gate, energy=result.energy,
-                            differentiable=gate.requires_grad)
+    return EnergyMaskOutput(features=masked, unary=unary, pairwise=weights, mask=mask, q=q,
+                            gate=gate, energy=energy, differentiable=gate.requires_grad,
+                            budget_cost=budget)
 
 
 # ---------------------------------------------------------------- module
-
-
-def last_output(layer: nn.Module) -> Any:
-    """``layer.last`` (the output of its last forward pass); ``RuntimeError`` before one."""
-    if layer.last is None:
-        raise RuntimeError(f"{type(layer).__name__} has not run forward yet")
-    return layer.last
-
-
-def from_last(name: str, doc: str) -> property:
-    """A read-only layer property: attribute ``name`` of :func:`last_output`."""
-    return property(lambda layer: getattr(last_output(layer), name), doc=doc)
-
-
-class RecordingLayer(nn.Module):
-    """Base of the mask layers: ``last`` holds the output of the last forward pass (with its
-    autograd graph, for the regulariser); it is left out of copies and pickles."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.last: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "last": None}
 
 
 class EnergyMaskLayer(RecordingLayer):
@@ -346,6 +199,37 @@ class EnergyMaskLayer(RecordingLayer):
         init_bias: initial unary bias: θ starts near ``λ · init_bias`` (< 0 keeps most
             tokens at first, so the backbone's features pass).
         reg_weight: factor of :meth:`regularizer`.
+        keep_cost: ``ρ`` added to every unary (``θ → θ + ρ``, a fixed price per kept
+            token); with ``keep_ratio`` it is the starting value of the adapted keep cost.
+        keep_ratio: target fraction ``r`` of kept tokens, or None (no budget). In
+            training, after every forward pass the keep cost moves by dual ascent,
+            ``ρ ← ρ + keep_cost_step · (mean(gate) − r)``, so the batch mean of the gate
+            is driven to ``r``. In evaluation (``layer.eval()``) with an exact backend
+            (``graphcut``), each image gets the exact cut of ``θ + λ_b`` whose size is
+            closest to ``r·h·w`` (:func:`~ersm.nets.budget.budget_mask`, via
+            :func:`ersm.solve_path`); with a relaxed backend the gate is that backend's
+            at the trained ``ρ``. Settable on a built layer.
+        keep_cost_step: dual step size (``> 0``).
+
+    What pushes a token out, what keeps it: token ``i`` is kept when its unary
+    ``θ_i = λ · (vᵀ f_i + b) + ρ`` is negative enough to pay for the edges it cuts. Out:
+    the keep cost ``ρ`` (raised by dual ascent while more than ``r`` of the gate is on),
+    the bias ``b``, and a projection ``vᵀ f_i`` that the task loss makes positive on
+    tokens whose features do not help the classification; the regulariser
+    (:meth:`regularizer`) penalises gates that disagree with θ or cut edges. In: the
+    task loss (masking a token removes its features from the pooled descriptor, so the
+    gradient lowers θ on tokens that carry class evidence), and the Potts coupling
+    ``w_ij``, which makes a token whose similar neighbours are kept cheaper to keep
+    (and a lone kept token in dropped surroundings expensive). Under a budget the
+    tokens compete: ``ρ`` sets the price, θ ranks them, ``w`` makes the kept set compact.
+
+    Why dual ascent and not a budget loss such as DynamicViT's ``(mean keep − r)²``: the
+    constraint is met at any scale of the task loss without tuning a penalty weight
+    (a quadratic penalty settles where its gradient balances the cross-entropy's, off
+    ``r`` by an amount that depends on both), and the adapted ``ρ`` is exactly the keep
+    cost of the energy, so the trained layer's ``θ + ρ`` is a graph-cut energy whose
+    exact mask at evaluation has about the trained size. ``ρ`` is a buffer: it is in the
+    ``state_dict`` and the training checkpoint (a resumed run continues it).
 
     Attributes (of the last forward pass, token grid ``h × w``):
         unary: ``(B, h, w)``; pairwise: ``(B, K, h, w)``; mask: ``(B, h, w)`` bool;
@@ -365,7 +249,8 @@ class EnergyMaskLayer(RecordingLayer):
                  patch_size: int = 1, temperature: float = 1.0, unary_weight: float = 1.0,
                  pairwise_weight: float = 0.5, pairwise: str = "cosine",
                  backend_options: Mapping[str, Any] | None = None, init_bias: float = -2.0,
-                 reg_weight: float = 1e-2) -> None:
+                 reg_weight: float = 1e-2, keep_cost: float = 0.0,
+                 keep_ratio: float | None = None, keep_cost_step: float = 2.0) -> None:
         super().__init__()
         if pairwise not in PAIRWISE_KINDS:
             raise ValueError(f"pairwise must be one of {PAIRWISE_KINDS}, got {pairwise!r}")
@@ -375,6 +260,13 @@ class EnergyMaskLayer(RecordingLayer):
             raise ValueError(f"temperature must be finite and > 0, got {temperature}")
         if pairwise_weight < 0:
             raise ValueError(f"pairwise_weight must be >= 0, got {pairwise_weight}")
+        if not math.isfinite(keep_cost):
+            raise ValueError(f"keep_cost must be finite, got {keep_cost}")
+        if not (keep_cost_step > 0 and math.isfinite(keep_cost_step)):
+            raise ValueError(f"keep_cost_step must be finite and > 0, got {keep_cost_step}")
+        self.keep_ratio = check_keep_ratio(keep_ratio)
+        self.keep_cost_step = float(keep_cost_step)
+        self.register_buffer("keep_cost", torch.tensor(float(keep_cost)))
         self.channels, self.connectivity = channels, connectivity
         self.patch_size = check_patch_size(patch_size)
         self.temperature, self.unary_weight = temperature, unary_weight
@@ -402,11 +294,21 @@ class EnergyMaskLayer(RecordingLayer):
         get_backend(name)
         self._backend = name
 
+    @property
+    def budgeted(self) -> bool:
+        """Whether forward gives exact masks of size ``keep_ratio`` (eval, exact backend)."""
+        return (not self.training and self.keep_ratio is not None
+                and get_backend(self.backend).exact)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         out = energy_mask(features, self.weight, self.bias, self.backend, self.connectivity,
                           self.patch_size, self.temperature, self.unary_weight,
                           self.pairwise_weight, self.pairwise_kind, self.edge_weight,
-                          self.edge_bias, self.backend_options)
+                          self.edge_bias, self.backend_options,
+                          keep_cost=self.keep_cost.to(features.dtype),
+                          keep_ratio=self.keep_ratio if self.budgeted else None)
+        if self.training and self.keep_ratio is not None:
+            dual_ascent_step(self.keep_cost, out.gate, self.keep_ratio, self.keep_cost_step)
         if (self.training and out.unary.requires_grad and out.unary.numel() > 0
                 and not out.differentiable and not self._warned):
             self._warned = True
@@ -434,8 +336,15 @@ class EnergyMaskLayer(RecordingLayer):
         """``reg_weight ·`` :func:`mask_regularizer` of the last forward pass (scalar)."""
         return self.reg_weight * last_output(self).regularizer()
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        # checkpoints written before the keep cost existed load with the layer's own
+        state_dict.setdefault(prefix + "keep_cost", self.keep_cost.detach().clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
-        return (f"channels={self.channels}, backend={self.backend!r}, "
+        budget = "" if self.keep_ratio is None else f", keep_ratio={self.keep_ratio}"
+        return (f"channels={self.channels}, backend={self.backend!r}{budget}, "
                 f"connectivity={self.connectivity}, patch_size={self.patch_size}, "
                 f"pairwise={self.pairwise_kind!r}, unary_weight={self.unary_weight}, "
                 f"pairwise_weight={self.pairwise_weight}, temperature={self.temperature}")
@@ -443,6 +352,14 @@ class EnergyMaskLayer(RecordingLayer):
 
 __all__ = [
     "PAIRWISE_KINDS",
+    "RecordingLayer",
+    "budget_mask",
+    "check_features",
+    "check_patch_size",
+    "dual_ascent_step",
+    "from_last",
+    "last_output",
+    "top_ratio_mask",
     "EnergyMaskLayer",
     "EnergyMaskOutput",
     "backend_options_for",

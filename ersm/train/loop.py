@@ -6,7 +6,9 @@
 - ``checkpoint.pt``: after every epoch, atomically (model, optimizer, scheduler, RNG
   states, epochs done, metrics so far, config);
 - ``metrics.jsonl``: one line per finished epoch (``epoch``, ``train_loss``, ``train_acc``,
-  ``test_loss``, ``test_acc``, ``lr``, ``seconds``), rewritten atomically from the
+  ``test_loss``, ``test_acc``, ``lr``, ``seconds``; with a mask layer also ``train_keep``
+  and ``test_keep``, the mean gate, and ``keep_cost`` when the layer has one), rewritten
+  atomically from the
   checkpoint's history, so it never lists an epoch the checkpoint lacks or misses one.
 
 ``resume=True`` continues from the checkpoint after a kill: the epochs that follow are
@@ -73,11 +75,12 @@ def run_epoch(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader: An
     """One pass over ``loader``: trains when ``optimizer`` is given, else evaluates.
 
     Returns:
-        ``{"loss", "acc"}`` averaged over all images of all processes.
+        ``{"loss", "acc", "keep"}`` averaged over all images of all processes; ``keep`` is
+        the mean gate of the mask layer (NaN without one).
     """
     training = optimizer is not None
     model.train(training)
-    totals = [0.0, 0.0, 0.0]  # loss sum, correct, count
+    totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, correct, count, gate sum
     bar = tqdm(loader, desc=desc, leave=False, disable=not (progress and info.is_main))
     with torch.set_grad_enabled(training):
         for batch in bar:
@@ -94,9 +97,26 @@ def run_epoch(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader: An
             totals[0] += value * n
             totals[1] += float((logits.argmax(1) == labels).sum())
             totals[2] += n
-            bar.set_postfix(loss=f"{value:.3f}")
-    loss_sum, correct, count = distributed.all_sum(totals, info)
-    return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1)}
+            keep = mean_gate(model)
+            totals[3] += keep * n
+            bar.set_postfix(loss=f"{value:.3f}", keep=f"{keep:.3f}")
+    loss_sum, correct, count, gates = distributed.all_sum(totals, info)
+    return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1),
+            "keep": gates / max(count, 1)}
+
+
+def mask_layer(model: nn.Module) -> nn.Module | None:
+    """The mask layer of a (possibly DDP-wrapped) :class:`MaskedClassifier`, or None."""
+    return getattr(getattr(model, "module", model), "layer", None)
+
+
+def mean_gate(model: nn.Module) -> float:
+    """Mean of what the mask layer's last forward multiplied the features by (NaN if none)."""
+    last = getattr(mask_layer(model), "last", None)
+    gate = getattr(last, "gate", None)
+    if gate is None:
+        gate = getattr(last, "keep_prob", None)
+    return float(gate.detach().float().mean()) if gate is not None and gate.numel() else math.nan
 
 
 def write_metrics(run: Path, history: list[dict[str, Any]]) -> Path:
@@ -179,6 +199,11 @@ def _train(config: TrainConfig, info: distributed.Distributed, resume: bool, pro
         record = {"epoch": epoch + 1, "train_loss": fit["loss"], "train_acc": fit["acc"],
                   "test_loss": test["loss"], "test_acc": test["acc"], "lr": lr,
                   "seconds": time.perf_counter() - t0}
+        layer = model.layer
+        if layer is not None:
+            record["train_keep"], record["test_keep"] = fit["keep"], test["keep"]
+            if getattr(layer, "keep_cost", None) is not None:
+                record["keep_cost"] = float(layer.keep_cost)
         history.append(record)
         if info.is_main:
             save_checkpoint(run / CHECKPOINT_FILE,
@@ -189,5 +214,5 @@ def _train(config: TrainConfig, info: distributed.Distributed, resume: bool, pro
     return history
 
 
-__all__ = ["METRICS_FILE", "cosine_schedule", "read_metrics", "run_epoch", "set_determinism",
+__all__ = ["METRICS_FILE", "cosine_schedule", "mask_layer", "mean_gate", "read_metrics", "run_epoch", "set_determinism",
            "train", "write_metrics"]

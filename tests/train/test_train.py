@@ -53,7 +53,9 @@ def test_smoke(data, tmp_path, model, backend):
                     progress=False)
     assert [r["epoch"] for r in history] == [1, 2]
     assert read_metrics(tmp_path) == history
-    assert set(history[0]) == METRICS and 0 <= history[-1]["test_acc"] <= 1
+    layer_keys = {"train_keep", "test_keep"} if model != "baseline" else set()
+    layer_keys |= {"keep_cost"} if model == "mrf" else set()
+    assert set(history[0]) == METRICS | layer_keys and 0 <= history[-1]["test_acc"] <= 1
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["classes"] == ["cross", "disc", "square", "triangle"] and saved["model"] == model
     state = load_checkpoint(tmp_path / CHECKPOINT_FILE)
@@ -149,3 +151,18 @@ def test_ddp_two_processes(data, tmp_path):
     state = load_checkpoint(run / CHECKPOINT_FILE)
     assert not any(k.startswith("module.") for k in state["model"])
     assert state["scheduler"]["last_epoch"] == 2  # 12 images / 2 processes / 3 per step
+
+
+def test_keep_ratio_run_exports_budget_masks(data, tmp_path):
+    from ersm.train.masks import summarize_masks
+
+    history = train(config(data, tmp_path, model="mrf", epochs=1,
+                           layer_kwargs={"keep_ratio": 0.25, "pairwise_weight": 0.1}),
+                    progress=False)
+    assert history[0]["keep_cost"] != 0 and 0 <= history[0]["train_keep"] <= 1
+    arrays = export_masks(tmp_path, data, "test", tmp_path / "m.npz")  # the run's own ratio
+    assert float(arrays["keep_ratio"]) == 0.25 and "pred_learned" in arrays
+    summary = summarize_masks(arrays, data)
+    assert {"accuracy", "kept", "agreement", "iou_solved", "iou_learned"} <= set(summary)
+    with pytest.raises(ValueError, match="not exact"):
+        export_masks(tmp_path, data, "test", tmp_path / "x.npz", backend="meanfield")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..solvers.registry import BackendSpec, backends
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``backends``."""
@@ -15,16 +13,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def describe(spec: BackendSpec) -> str:
-    """One line: name, flags and description."""
-    flags = [flag for flag in ("exact", "differentiable") if getattr(spec, flag)]
-    if not spec.is_available:
-        flags.append(f"needs: pip install 'ersm[{spec.extra}]'")
-    return f"{spec.name:<12} {spec.description}" + (f" [{', '.join(flags)}]" if flags else "")
-
-
 def run(args: argparse.Namespace) -> int:
-    """Print one line per backend; always 0."""
-    for spec in backends(include_unavailable=args.all):
-        print(describe(spec))
+    """Print one line per backend (:func:`ersm.jobs.backends.backend_lines`); always 0."""
+    from ..jobs.backends import backend_lines
+
+    for line in backend_lines(include_unavailable=args.all):
+        print(line)
     return 0

@@ -27,18 +27,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``ersm compare``; 0 on success, 2 on bad arguments or data."""
-    from ..evaluation import compare_runs
+    """Run ``ersm compare`` (:func:`ersm.jobs.evaluate.compare`); 0 on success, 2 on bad
+    arguments or data."""
+    from ..jobs.evaluate import compare, compare_summary
 
     names = None if args.names is None else [n.strip() for n in args.names.split(",")]
     try:
-        result = compare_runs(args.runs, args.data, args.out, settings_from_args(args),
-                              names=names, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+        result = compare(args.runs, args.data, args.out, settings_from_args(args), names=names,
+                         threads=args.threads, progress=not args.quiet)
+    except (ValueError, OSError, ImportError) as exc:
         print(f"ersm compare: error: {exc}", file=sys.stderr)
         return 2
-    accuracies = ", ".join(f"{name} {r['metrics']['accuracy']:.3f}"
-                           for name, r in result["runs"].items())
-    print(f"compared {len(result['runs'])} runs (accuracy: {accuracies}); wrote "
-          f"{Path(args.out) / 'report.md'}")
+    print(compare_summary(result, args.out))
     return 0

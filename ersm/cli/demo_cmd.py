@@ -39,16 +39,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``ersm demo``; 0 on success, 2 on bad arguments."""
     from ..jobs.demo import run_demo, run_story
+    from ..jobs.threads import set_torch_threads
 
     try:
         if args.quick:
             result = run_demo(args.out, image=args.image, size=args.size, gamma=args.gamma,
                               backend=args.backend)
         else:
-            if args.threads is not None:
-                import torch
-
-                torch.set_num_threads(args.threads)
+            set_torch_threads(args.threads)
             result = run_story(args.out, n=args.n, epochs=args.epochs, seed=args.seed,
                                image=args.image, size=args.size, gamma=args.gamma,
                                backend=args.backend, progress=not args.quiet)

@@ -41,19 +41,13 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
-def settings_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~ersm.evaluation.EvalSettings` of parsed arguments (sets ``--threads``)."""
-    import torch
-
-    from ..evaluation import EvalSettings
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    return EvalSettings(split=args.split, backend=args.backend, modes=args.modes,
-                        seeds=args.seeds, steps=args.steps, limit=args.limit,
-                        batch_size=args.batch_size, feature_fill=args.feature_fill,
-                        pixel_fill=args.pixel_fill, device=args.device,
-                        attributions=args.attributions)
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~ersm.evaluation.EvalSettings` fields of parsed arguments."""
+    return {"split": args.split, "backend": args.backend, "modes": args.modes,
+            "seeds": args.seeds, "steps": args.steps, "limit": args.limit,
+            "batch_size": args.batch_size, "feature_fill": args.feature_fill,
+            "pixel_fill": args.pixel_fill, "device": args.device,
+            "attributions": args.attributions}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -70,17 +64,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``ersm evaluate``; 0 on success, 2 on bad arguments or data."""
-    from ..evaluation import evaluate_run
+    """Run ``ersm evaluate`` (:func:`ersm.jobs.evaluate.evaluate`); 0 on success, 2 on bad
+    arguments or data."""
+    from ..jobs.evaluate import evaluate, evaluate_summary
 
     try:
-        result = evaluate_run(args.run_dir, args.data, args.out, settings_from_args(args),
-                              baseline=args.baseline, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+        result = evaluate(args.run_dir, args.data, args.out, settings_from_args(args),
+                          baseline=args.baseline, threads=args.threads, progress=not args.quiet)
+    except (ValueError, OSError, ImportError) as exc:
         print(f"ersm evaluate: error: {exc}", file=sys.stderr)
         return 2
-    m = result["metrics"]
-    print(f"{result['meta']['name']} ({result['meta']['model']}): accuracy "
-          f"{m['accuracy']:.3f} on {result['meta']['images']} images; wrote "
-          f"{Path(args.out) / 'report.md'}")
+    print(evaluate_summary(result, args.out))
     return 0

@@ -1,4 +1,4 @@
-"""``ersm`` entry point: ``ersm [--version] {solve,demo,backends} ...``."""
+"""``ersm`` entry point: ``ersm [--version] COMMAND ...``; commands parse and call :mod:`ersm.jobs`."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ersm: interrupted", file=sys.stderr)
         return 130
+    except USER_ERRORS as exc:  # a command that did not catch its own: still one line
+        print(f"ersm {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, ImportError)
+"""Errors of bad input, files or environment: reported as one line, exit status 2."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of ``str(exc)``, or the exception's type name when it is empty."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,8 +7,9 @@ that call ``nogil`` kernels run truly in parallel and sleep when idle, are safe 
 from several caller threads at once (Dask, data loaders), and balance uneven maps
 dynamically (several chunks per thread).
 
-The thread count is ``ERSM_NUM_THREADS`` if set, else ``NUMBA_NUM_THREADS`` if set,
-else the number of CPUs this process may use.
+The thread count is the value given to :func:`set_num_threads` if any (e.g. one per
+process-pool worker, so N workers do not each use every core), else ``ERSM_NUM_THREADS``
+if set, else ``NUMBA_NUM_THREADS`` if set, else the number of CPUs this process may use.
 """
 
 from __future__ import annotations
@@ -21,10 +22,31 @@ from typing import Any, Callable
 _POOL: ThreadPoolExecutor | None = None
 _LOCK = threading.Lock()
 CHUNKS_PER_THREAD = 4
+_OVERRIDE: int | None = None
+
+
+def set_num_threads(threads: int | None) -> None:
+    """Use ``threads`` threads for batch-parallel kernels in this process (None: back to
+    the environment). The pool is rebuilt at its next use if its size changes.
+
+    Raises:
+        ValueError: ``threads < 1``.
+    """
+    global _OVERRIDE, _POOL
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+    with _LOCK:
+        _OVERRIDE = None if threads is None else int(threads)
+        if _POOL is not None and _POOL._max_workers != num_threads():
+            _POOL.shutdown(wait=False)
+            _POOL = None
 
 
 def num_threads() -> int:
-    """Threads used for batch-parallel kernels (``ERSM_NUM_THREADS`` overrides)."""
+    """Threads used for batch-parallel kernels (:func:`set_num_threads`, then
+    ``ERSM_NUM_THREADS`` override the default)."""
+    if _OVERRIDE is not None:
+        return _OVERRIDE
     for var in ("ERSM_NUM_THREADS", "NUMBA_NUM_THREADS"):
         value = os.environ.get(var)
         if value and value.isdigit() and int(value) > 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -32,10 +33,16 @@ def _exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
 
 
 def _init_worker(n_threads: int, parent_pid: int) -> None:
-    """Pool initializer: share the cores between workers (Numba threads); die with the parent."""
+    """Pool initializer: share the cores between workers (ersm's kernel threads, Numba's and
+    torch's); die with the parent."""
     import numba
 
+    from ..core import parallel
+
+    parallel.set_num_threads(n_threads)
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n_threads)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 

@@ -13,6 +13,8 @@ from ..io.atomic import atomic_write_text
 
 CONFIG_FILE = "config.json"
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "cosine_epoch")
+RESUMABLE: tuple[str, ...] = ("epochs", "num_workers", "device")
+"""Config fields a resumed run may change (``out`` always follows where the run is now)."""
 
 
 @dataclass(frozen=True)
@@ -125,4 +127,30 @@ def load_config(run: str | os.PathLike) -> TrainConfig:
     return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-__all__ = ["CONFIG_FILE", "LR_SCHEDULES", "TrainConfig", "load_config", "save_config"]
+def resume_config(run: str | os.PathLike, given: dict[str, Any]) -> TrainConfig:
+    """The config a resumed run continues with: the one saved in ``RUN/config.json``.
+
+    Args:
+        run: the run directory as it is now (it may have been moved or renamed since it
+            was created: the returned config's ``out`` is ``run``, not the saved value).
+        given: config fields set by the caller (e.g. on the command line); only those in
+            :data:`RESUMABLE` may differ from the saved ones, ``out`` is ignored.
+
+    Raises:
+        FileNotFoundError: ``run`` has no config.
+        ValueError: ``given`` changes a field outside :data:`RESUMABLE` (all are named).
+    """
+    saved = load_config(run)
+    conflicts = sorted(name for name, value in given.items()
+                       if name not in RESUMABLE and name != "out"
+                       and getattr(saved, name) != value)
+    if conflicts:
+        shown = ", ".join(f"{n}: saved {getattr(saved, n)!r}, given {given[n]!r}"
+                          for n in conflicts)
+        raise ValueError(f"--resume uses the saved settings of {run}; only "
+                         f"{', '.join(RESUMABLE)} may change ({shown})")
+    return saved.replace(out=str(run), **{k: v for k, v in given.items() if k in RESUMABLE})
+
+
+__all__ = ["CONFIG_FILE", "LR_SCHEDULES", "RESUMABLE", "TrainConfig", "load_config",
+           "resume_config", "save_config"]

@@ -28,7 +28,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).parent))
 import ersm  # noqa: E402
 from energies import image_like_energy  # noqa: E402
-from ersm.solvers.pymaxflow import pymaxflow_mincut_map  # noqa: E402
+from ersm.solvers.backends.maxflow import pymaxflow_mincut_map  # noqa: E402
 
 HERE = Path(__file__).parent
 QUANTUM = 2.0**-8

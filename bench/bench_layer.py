@@ -129,12 +129,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats (default 7)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--backbones", nargs="+", choices=list(BACKBONES), default=None,
+                        help="backbones to time (default: all; --quick: small)")
     parser.add_argument("--out", default=str(HERE / "results" / "layer.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")  # graphcut in training: "gives no gradient"
     repeats = 3 if args.quick else args.repeats
-    backbones = ["small"] if args.quick else list(BACKBONES)
+    backbones = args.backbones or (["small"] if args.quick else list(BACKBONES))
     results: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)",
         "python": platform.python_version(), "torch": torch.__version__,

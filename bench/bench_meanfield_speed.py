@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 import ersm
-from ersm.solvers.meanfield._common import check_options
-from ersm.solvers.meanfield.cupy_kernel import FUSED_MAX_TOKENS, cupy_available
-from ersm.solvers.meanfield.numba_kernel import meanfield_numba
-from ersm.solvers.meanfield.numpy_reference import meanfield_numpy
-from ersm.solvers.meanfield.torch_impl import meanfield_torch
+from ersm.solvers.kernels.meanfield._common import check_options
+from ersm.solvers.kernels.meanfield.cupy_kernel import FUSED_MAX_TOKENS, cupy_available
+from ersm.solvers.kernels.meanfield.numba_kernel import meanfield_numba
+from ersm.solvers.kernels.meanfield.numpy_reference import meanfield_numpy
+from ersm.solvers.kernels.meanfield.torch_impl import meanfield_torch
 from ersm.testing import random_grid_energy
 
 HERE = Path(__file__).parent
@@ -147,8 +147,8 @@ def gpu_cases(repeats: int, iters: int = 30) -> list[dict]:
     import cupy
     import torch
 
-    from ersm.solvers.meanfield.cupy_kernel import meanfield_cupy, plan_tiles
-    from ersm.solvers.meanfield.torch_impl import meanfield_torch
+    from ersm.solvers.kernels.meanfield.cupy_kernel import meanfield_cupy, plan_tiles
+    from ersm.solvers.kernels.meanfield.torch_impl import meanfield_torch
 
     attrs = cupy.cuda.Device().attributes
     peak = 2 * attrs["MemoryClockRate"] * 1e3 * attrs["GlobalMemoryBusWidth"] / 8

@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import ersm  # noqa: E402
 from energies import image_like_energy  # noqa: E402
-from ersm.solvers._bk_kernel import grid_mincut_batch, grid_mincut_batch_warm  # noqa: E402
+from ersm.solvers.kernels.bk import grid_mincut_batch, grid_mincut_batch_warm  # noqa: E402
 
 HERE = Path(__file__).parent
 STEPS = 20

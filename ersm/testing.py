@@ -28,7 +28,7 @@ def random_grid_energy(batch: int = 2, height: int = 4, width: int = 4, connecti
 
 def brute_force_mask(energy: GridEnergy) -> np.ndarray:
     """Global minimiser by enumeration (``H * W ≤ 20``), ``(B, H, W)`` bool NumPy."""
-    from .solvers.brute import brute_force_masks
+    from .solvers.backends.brute import brute_force_masks
 
     return brute_force_masks(*energy.numpy())
 

@@ -40,7 +40,7 @@ from hypothesis.extra import numpy as hnp
 
 from ersm import GridEnergy
 from ersm.energy.offsets import num_channels, valid_edge_mask
-from ersm.solvers.grid_graph import grid_edges
+from ersm.solvers.kernels.grid_graph import grid_edges
 
 VALUE_KINDS = ("float", "generic", "dyadic", "wide_dyadic", "extreme", "near_tie")
 EXACT_KINDS = frozenset({"dyadic", "wide_dyadic"})

@@ -92,7 +92,7 @@ __global__ void divergent_shuffle(int* out) {
 NAMES = ["index_3d", "affine_2d", "reverse_static", "reverse_dynamic<float>",
          "reverse_dynamic<double>", "warp_ops<float>", "warp_ops<double>",
          "warp_ops<long long>", "votes", "atomics", "divergent_sync", "divergent_shuffle"]
-MEANFIELD = Path(__file__).resolve().parents[1] / "ersm/solvers/meanfield/kernels/meanfield.cu"
+MEANFIELD = Path(__file__).resolve().parents[1] / "ersm/solvers/kernels/meanfield/meanfield.cu"
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ def test_every_module_defining_kernels_is_a_kernel_source():
     users = {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
              if re.search(r"^\s*@(njit|jit|intrinsic|overload|vectorize)\b", path.read_text(),
                           re.M)}
-    assert "solvers/meanfield/numba_kernel.py" in users
+    assert "solvers/kernels/meanfield/numba_kernel.py" in users
     assert users <= set(_numba_cache.KERNEL_SOURCES)
     for name in _numba_cache.KERNEL_SOURCES:
         assert (PACKAGE / name).is_file(), name

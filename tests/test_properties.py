@@ -37,7 +37,7 @@ from strategies import (
 import ersm
 from ersm.energy.evaluate import discrete_energy
 from ersm.energy.offsets import valid_edge_mask
-from ersm.solvers.grid_graph import grid_edges
+from ersm.solvers.kernels.grid_graph import grid_edges
 from ersm.testing import brute_force_mask
 
 BACKEND = os.environ.get("ERSM_PROPERTY_BACKEND", "graphcut")

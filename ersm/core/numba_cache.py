@@ -27,10 +27,10 @@ _PACKAGE = Path(__file__).parent.parent
 KERNEL_SOURCES = (
     "core/numba_cache.py",
     "energy/offsets.py",
-    "solvers/_bk_kernel.py",
-    "solvers/meanfield/_numba_math.py",
-    "solvers/meanfield/numba_kernel.py",
-    "solvers/meanfield/numba_autograd.py",
+    "solvers/kernels/bk.py",
+    "solvers/kernels/meanfield/_numba_math.py",
+    "solvers/kernels/meanfield/numba_kernel.py",
+    "solvers/kernels/meanfield/numba_autograd.py",
     "solvers/path/kernel.py",
 )
 """Files (relative to the package) whose code or constants end up in compiled kernels;

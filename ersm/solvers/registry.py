@@ -1,4 +1,8 @@
-"""Registry of solver backends with capability flags (swap backends by name)."""
+"""Registry of solver backends with capability flags (swap backends by name).
+
+The registry imports no backend: :mod:`ersm.solvers.backends` registers the built-ins
+when :mod:`ersm.solvers` is imported, a plug-in calls :func:`register` itself.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +66,6 @@ def register(spec: BackendSpec) -> BackendSpec:
 
 def get_backend(name: str) -> BackendSpec:
     """The spec registered as ``name``; ``ValueError`` lists the known names otherwise."""
-    _load_builtin_backends()
     if name not in _REGISTRY:
         raise ValueError(f"backend must be one of {sorted(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
@@ -85,7 +88,6 @@ def _accepted_options(run: Callable[..., Any]) -> tuple[str, ...] | None:
 def backends(where: Callable[[BackendSpec], bool] | None = None,
              include_unavailable: bool = False) -> list[BackendSpec]:
     """Registered specs (available ones unless asked), optionally filtered, sorted by name."""
-    _load_builtin_backends()
     specs: Iterable[BackendSpec] = sorted(_REGISTRY.values(), key=lambda s: s.name)
     if not include_unavailable:
         specs = [s for s in specs if s.is_available]
@@ -95,17 +97,3 @@ def backends(where: Callable[[BackendSpec], bool] | None = None,
 def available() -> list[str]:
     """Names of the backends usable on this machine."""
     return [s.name for s in backends()]
-
-
-_LOADED = False
-
-
-def _load_builtin_backends() -> None:
-    """Import the built-in backend modules once (each registers itself)."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    from . import brute, gco_backend, graphcut, pymaxflow, reference, scipy_flow  # noqa: F401
-    from . import differentiable  # noqa: F401
-    from .meanfield import backend as _meanfield  # noqa: F401

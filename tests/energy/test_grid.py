@@ -66,7 +66,7 @@ def test_relaxed_equals_discrete_on_integral(kind):
 def test_relaxed_multilinear_is_expectation():
     energy = random_grid_energy(1, 2, 2, 8, seed=3)
     q = np.array([[[0.2, 0.7], [0.4, 0.9]]])
-    from ersm.solvers.brute import all_masks
+    from ersm.solvers.backends.brute import all_masks
 
     masks = all_masks(4).reshape(16, 2, 2)
     prob = np.prod(np.where(masks, q.reshape(1, 2, 2), 1 - q.reshape(1, 2, 2)), axis=(1, 2))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ersm.energy.offsets import OFFSETS
-from ersm.solvers._bk_kernel import grid_mincut_batch
+from ersm.solvers.kernels.bk import grid_mincut_batch
 
 # --------------------------------------------------------------------- helpers
 
@@ -351,7 +351,7 @@ def test_itertools_brute_force_agrees_with_vectorised():
 
 def test_private_numba_option_is_optional():
     """``_nrt=False`` is only passed where this Numba knows the option."""
-    from ersm.solvers import _bk_kernel
+    from ersm.solvers.kernels import bk as _bk_kernel
 
     assert not _bk_kernel._numba_has_option("no_such_option")
     assert ("_nrt" in _bk_kernel._NO_NRT) == _bk_kernel._numba_has_option("_nrt")

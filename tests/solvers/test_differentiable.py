@@ -16,13 +16,13 @@ from scipy.ndimage import gaussian_filter
 import ersm
 from ersm.solvers import get_backend
 from ersm.solvers.differentiable import meanfield_implicit
-from ersm.solvers.differentiable._common import meanfield_step
-from ersm.solvers.differentiable._grid import (grid_difference, grid_divergence,
+from ersm.solvers.backends._native import meanfield_step
+from ersm.solvers.kernels.grid_difference import (grid_difference, grid_divergence,
                                                 operator_norm_sq, valid_edges)
 from ersm.solvers.differentiable.inverse import fit_unaries
-from ersm.solvers.differentiable.perturbed import logistic_noise
-from ersm.solvers.meanfield._common import check_options
-from ersm.solvers.meanfield.torch_impl import meanfield_torch
+from ersm.solvers.backends.perturbed import logistic_noise
+from ersm.solvers.kernels.meanfield._common import check_options
+from ersm.solvers.kernels.meanfield.torch_impl import meanfield_torch
 from ersm.testing import random_grid_energy
 
 torch.set_num_threads(1)

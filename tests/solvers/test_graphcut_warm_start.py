@@ -17,7 +17,7 @@ from strategies import energy_cases, energy_scale, examples
 
 import ersm
 from ersm.energy.offsets import valid_edge_mask
-from ersm.solvers._bk_kernel import grid_mincut_batch, grid_mincut_batch_warm, grid_state_sizes
+from ersm.solvers.kernels.bk import grid_mincut_batch, grid_mincut_batch_warm, grid_state_sizes
 from ersm.solvers.graphcut_state import GraphCutState
 
 RTOL = 1e-12

@@ -14,8 +14,8 @@ from scipy.special import expit
 
 import ersm
 from ersm.errors import ShapeError, ValueRangeError
-from ersm.solvers.meanfield.cupy_kernel import cupy_available
-from ersm.solvers.meanfield.numpy_reference import neighbour_field
+from ersm.solvers.kernels.meanfield.cupy_kernel import cupy_available
+from ersm.solvers.kernels.meanfield.numpy_reference import neighbour_field
 from ersm.testing import random_grid_energy
 
 SHAPES = [(5, 7), (1, 6), (6, 1), (1, 1)]
@@ -218,8 +218,8 @@ def test_numba_backward_matches_torch_autograd(dtype, schedule, connectivity, to
 
 def test_numba_backward_is_reproducible_on_the_thread_pool(monkeypatch):
     """Bit for bit across calls with two threads (allocations in between vary the heap)."""
-    from ersm.solvers.meanfield._common import check_options
-    from ersm.solvers.meanfield.numba_autograd import meanfield_backward, meanfield_forward
+    from ersm.solvers.kernels.meanfield._common import check_options
+    from ersm.solvers.kernels.meanfield.numba_autograd import meanfield_backward, meanfield_forward
 
     monkeypatch.setenv("ERSM_NUM_THREADS", "2")
     unary, pairwise = (a.astype(np.float32) for a in random_grid_energy(8, 8, 8, seed=1).numpy())

@@ -1,9 +1,9 @@
 """The CUDA source of the ``cupy`` mean-field path, run without a GPU.
 
-``ersm/solvers/meanfield/kernels/meanfield.cu`` is compiled as C++ by the CPU emulator of
+``ersm/solvers/kernels/meanfield/meanfield.cu`` is compiled as C++ by the CPU emulator of
 ``tests/cuda_emulator.py`` (one OS thread per CUDA thread, real barriers and warp
 exchanges) and driven by the same host code the GPU uses
-(:func:`ersm.solvers.meanfield.cupy_kernel.meanfield_kernels` with ``xp=numpy``). This
+(:func:`ersm.solvers.kernels.meanfield.cupy_kernel.meanfield_kernels` with ``xp=numpy``). This
 checks the kernels' indexing, colour classes, halos, shared-memory buffers and early-exit
 bookkeeping against the NumPy reference; speed and the real CUDA toolchain are checked
 on a GPU by ``test_meanfield.py::test_cupy_*`` and ``bench/bench_meanfield_speed.py``.
@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ersm.energy.offsets import num_channels, valid_edge_mask
-from ersm.solvers.meanfield._common import check_options
-from ersm.solvers.meanfield.cupy_kernel import (KERNEL_SOURCE, SHARED_BYTES, TilePlan,
+from ersm.solvers.kernels.meanfield._common import check_options
+from ersm.solvers.kernels.meanfield.cupy_kernel import (KERNEL_SOURCE, SHARED_BYTES, TilePlan,
                                                 kernel_names, meanfield_kernels, plan_tiles)
-from ersm.solvers.meanfield.numpy_reference import meanfield_numpy
+from ersm.solvers.kernels.meanfield.numpy_reference import meanfield_numpy
 from ersm.testing import random_grid_energy
 
 cuda_emulator = pytest.importorskip("cuda_emulator")

@@ -1,4 +1,4 @@
-"""What the differentiable backends share: tensors in and out, option checks, exact cuts.
+"""What the native (differentiable) backends share: tensors in and out, exact cuts.
 
 Every backend here is registered with ``array="native"``: it receives the energy's own
 batched arrays (torch tensors, possibly requiring grad, on any device; or NumPy arrays),
@@ -13,7 +13,6 @@ from typing import Any, Callable
 import numpy as np
 
 from ...core.arrays import is_torch
-from ..defaults import DEFAULT_EXACT
 from ..registry import BackendSpec, register
 
 
@@ -30,7 +29,7 @@ def working_tensors(unary: Any, pairwise: Any) -> tuple[Any, Any, bool]:
     """
     import torch
 
-    from ..meanfield._common import torch_working_dtype
+    from ..kernels.meanfield._common import torch_working_dtype
 
     from_numpy = not is_torch(unary)
     if from_numpy:
@@ -77,8 +76,23 @@ def register_native(name: str, fn: Callable[..., Any], description: str,
                                 description=description, **flags))
 
 
+def host_float64(x: Any) -> np.ndarray:
+    """``x`` detached as a C-contiguous float64 NumPy array: a zero-copy view of a CPU
+    float64 contiguous tensor, else one conversion (dtype and/or device)."""
+    import torch
+
+    x = x.detach()
+    if x.device.type != "cpu" or x.dtype != torch.float64:
+        x = x.to(device="cpu", dtype=torch.float64)
+    return np.ascontiguousarray(x.numpy())
+
+
 def exact_masks(unary: Any, pairwise: Any) -> Any:
-    """Exact minimisers by ``ersm.solve(..., backend="graphcut")`` on the host in float64.
+    """Exact minimisers by the graph-cut kernel (:mod:`ersm.solvers.kernels.bk`), float64.
+
+    Called by backends, after the dispatcher validated the energy (weights ``≥ 0``): no
+    registry lookup, no second validation or energy evaluation. CPU float64 tensors reach
+    the kernel as zero-copy NumPy views and the mask comes back as one.
 
     Args:
         unary: ``(N, H, W)`` tensor (detached here; any device).
@@ -90,12 +104,10 @@ def exact_masks(unary: Any, pairwise: Any) -> Any:
     """
     import torch
 
-    from ...energy.grid import GridEnergy
-    from ..api import solve
+    from ..kernels.bk import grid_mincut_batch
 
-    host = [t.detach().to(device="cpu", dtype=torch.float64).numpy() for t in (unary, pairwise)]
-    mask = solve(GridEnergy(*host), backend=DEFAULT_EXACT).mask
-    return torch.from_numpy(mask).to(unary.device)
+    mask = torch.from_numpy(grid_mincut_batch(host_float64(unary), host_float64(pairwise)))
+    return mask if unary.device.type == "cpu" else mask.to(unary.device)
 
 
 def meanfield_step(unary: Any, pairwise: Any, q: Any, temperature: float) -> Any:
@@ -113,8 +125,8 @@ def meanfield_step(unary: Any, pairwise: Any, q: Any, temperature: float) -> Any
     Returns:
         ``(B, H, W)`` updated marginals.
     """
-    from ..meanfield._common import MeanFieldOptions
-    from ..meanfield.torch_impl import meanfield_torch
+    from ..kernels.meanfield._common import MeanFieldOptions
+    from ..kernels.meanfield.torch_impl import meanfield_torch
 
     step = MeanFieldOptions(iters=1, temperature=temperature, damping=1.0, tol=0.0,
                             schedule="parallel")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..energy.evaluate import discrete_energy
-from .registry import BackendSpec, register
+from ...energy.evaluate import discrete_energy
+from ..registry import BackendSpec, register
 
 MAX_TOKENS = 20
 _CHUNK = 1 << 15

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.optional import require
-from .grid_graph import grid_edges, terminal_capacities
-from .integer_scaling import exact_integer_scale, lossy_integer_scale, term_bound, to_integers
-from .registry import BackendSpec, register
+from ...core.optional import require
+from ..kernels.grid_graph import grid_edges, terminal_capacities
+from ..kernels.integer_scaling import exact_integer_scale, lossy_integer_scale, term_bound, to_integers
+from ..registry import BackendSpec, register
 
 GCO_LIMIT = 2**23
 """Largest scaled term; GCO's own limit is ``GCO_MAX_ENERGYTERM = 10_000_000``."""

@@ -19,18 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from .registry import BackendSpec, register
+from ..registry import BackendSpec, register
 
 
 def _run(unary: np.ndarray, pairwise: np.ndarray, keep_state: bool = False,
          warm_start: Any = None) -> dict:
-    from ._bk_kernel import grid_mincut_batch
+    from ..kernels.bk import grid_mincut_batch
 
     if not keep_state and warm_start is None:
         return {"mask": grid_mincut_batch(unary, pairwise)}
 
-    from ._bk_kernel import grid_mincut_batch_warm
-    from .graphcut_state import GraphCutState, as_state
+    from ..kernels.bk import grid_mincut_batch_warm
+    from ..graphcut_state import GraphCutState, as_state
 
     connectivity = 4 if pairwise.shape[1] == 2 else 8
     prev = None

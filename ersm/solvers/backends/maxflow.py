@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.optional import require
-from ..energy.offsets import OFFSETS
-from .grid_graph import solve_each_map
-from .registry import BackendSpec, register
+from ...core.optional import require
+from ...energy.offsets import OFFSETS
+from ..kernels.grid_graph import solve_each_map
+from ..registry import BackendSpec, register
 
 
 def _structure(k: int) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 from ...core.arrays import is_torch, like, to_numpy
 from ...core.checks import wants_grad
 from ..registry import BackendSpec, register
-from ._common import (check_impl, check_init, check_options, free_energy, numpy_working_dtype,
+from ..kernels.meanfield._common import (check_impl, check_init, check_options, free_energy, numpy_working_dtype,
                       torch_working_dtype)
 
 
@@ -42,7 +42,7 @@ def _pick_impl(impl: str, unary: Any, wants_grad: bool) -> str:
         return "numba"
     if wants_grad:
         return "torch"  # unrolled autograd on the device
-    from .cupy_kernel import cupy_available
+    from ..kernels.meanfield.cupy_kernel import cupy_available
 
     return "cupy" if cupy_available() else "torch"
 
@@ -63,7 +63,7 @@ def _convert(impl: str, dtype: np.dtype, device: Any) -> Any:
         torch_dtype = getattr(torch, dtype.name)
         return lambda x: (x if is_torch(x) else torch.from_numpy(np.asarray(x))).to(
             device=device, dtype=torch_dtype)
-    from .cupy_kernel import to_cupy
+    from ..kernels.meanfield.cupy_kernel import to_cupy
 
     return lambda x: to_cupy(x, dtype)
 
@@ -77,22 +77,22 @@ def _back(x: Any, reference: Any) -> Any:
             return like(x, reference)
     elif isinstance(x, np.ndarray) or is_torch(x):
         return to_numpy(x)
-    from .cupy_kernel import from_cupy
+    from ..kernels.meanfield.cupy_kernel import from_cupy
 
     return from_cupy(x, reference)
 
 
 def _implementation(impl: str, differentiable: bool) -> Any:
     if impl == "numba" and differentiable:
-        from .numba_autograd import meanfield_numba_autograd as fn
+        from ..kernels.meanfield.numba_autograd import meanfield_numba_autograd as fn
     elif impl == "numba":
-        from .numba_kernel import meanfield_numba as fn
+        from ..kernels.meanfield.numba_kernel import meanfield_numba as fn
     elif impl == "numpy":
-        from .numpy_reference import meanfield_numpy as fn
+        from ..kernels.meanfield.numpy_reference import meanfield_numpy as fn
     elif impl == "torch":
-        from .torch_impl import meanfield_torch as fn
+        from ..kernels.meanfield.torch_impl import meanfield_torch as fn
     else:
-        from .cupy_kernel import meanfield_cupy as fn
+        from ..kernels.meanfield.cupy_kernel import meanfield_cupy as fn
     return fn
 
 
@@ -141,7 +141,7 @@ def run_meanfield(unary: Any, pairwise: Any, iters: int = 50, temperature: float
     q0 = convert(np.full(tuple(unary.shape), 0.5, dtype) if init is None else init)
     solver = _implementation(impl, differentiable)
     if impl == "cupy":
-        from .cupy_kernel import on_stream_of
+        from ..kernels.meanfield.cupy_kernel import on_stream_of
 
         with on_stream_of(unary):
             q, iterations, converged = solver(u, p, q0, options)

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from ...core.arrays import is_torch
-from ..meanfield._common import MeanFieldOptions, check_init, check_options
-from ._adjoint import BACKWARD_METHODS, solve_adjoint
+from ..kernels.meanfield._common import MeanFieldOptions, check_init, check_options
+from ..kernels.adjoint import BACKWARD_METHODS, solve_adjoint
 from ...core.checks import check_choice, check_count, check_positive
-from ._common import meanfield_step, register_native
+from ._native import meanfield_step, register_native
 
 
 @dataclass(frozen=True)
@@ -139,13 +139,13 @@ def _fixed_point(unary: Any, pairwise: Any, q0: Any,
     float dtype, torch ops otherwise."""
     import torch
 
-    from ..meanfield.torch_impl import meanfield_torch
+    from ..kernels.meanfield.torch_impl import meanfield_torch
 
     tensors = (unary, pairwise, q0)
     if unary.device.type != "cpu" or unary.dtype not in (torch.float32, torch.float64) or any(
             t.dtype != unary.dtype for t in tensors):
         return meanfield_torch(unary, pairwise, q0, options)
-    from ..meanfield.numba_kernel import meanfield_numba
+    from ..kernels.meanfield.numba_kernel import meanfield_numba
 
     arrays = (t.detach().contiguous().numpy() for t in tensors)
     return tuple(torch.from_numpy(a) for a in meanfield_numba(*arrays, options))

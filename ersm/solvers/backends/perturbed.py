@@ -37,8 +37,8 @@ import functools
 from typing import Any
 
 from ...core.checks import check_choice, check_count, check_positive, check_seed, wants_grad
-from ._common import exact_masks, register_native
-from ._grid import grid_difference, valid_edges
+from ._native import exact_masks, register_native
+from ..kernels.grid_difference import grid_difference, valid_edges
 
 FORWARDS = ("exact", "mean")
 

@@ -12,8 +12,8 @@ from collections import deque
 
 import numpy as np
 
-from .grid_graph import grid_edges, solve_each_map, terminal_capacities
-from .registry import BackendSpec, register
+from ..kernels.grid_graph import grid_edges, solve_each_map, terminal_capacities
+from ..registry import BackendSpec, register
 
 MAX_TOKENS = 4096
 

@@ -12,10 +12,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
-from ..core.errors import ValueRangeError
-from .grid_graph import grid_edges, solve_each_map, terminal_capacities
-from .integer_scaling import exact_integer_scale, to_integers
-from .registry import BackendSpec, register
+from ...core.errors import ValueRangeError
+from ..kernels.grid_graph import grid_edges, solve_each_map, terminal_capacities
+from ..kernels.integer_scaling import exact_integer_scale, to_integers
+from ..registry import BackendSpec, register
 
 
 def source_reachable_cut(capacity: sp.csr_matrix, flow: sp.csr_matrix, source: int) -> np.ndarray:

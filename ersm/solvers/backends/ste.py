@@ -1,7 +1,7 @@
 """``ste``: exact graph-cut forward, straight-through backward through a relaxed surrogate.
 
-Forward: ``m = argmin E`` by ``ersm.solve(..., backend="graphcut")`` on the host
-(float64), moved back to the input device; ``mask = m`` and ``q = m`` (as floats).
+Forward: ``m = argmin E`` by the graph-cut kernel on the host (float64; CPU tensors are
+passed as zero-copy views), moved back to the input device; ``mask = m`` and ``q = m`` (as floats).
 
 Backward: ``q = m + (s − stop_gradient(s))``, so ``∂L/∂θ = (∂s/∂θ)ᵀ ∂L/∂q`` and
 ``∂L/∂w = (∂s/∂w)ᵀ ∂L/∂q``: the gradient of the surrogate marginals ``s`` evaluated at
@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.checks import check_choice, check_positive, wants_grad
-from ._common import exact_masks, meanfield_step, register_native, straight_through
-from .implicit_meanfield import meanfield_implicit
+from ._native import exact_masks, meanfield_step, register_native, straight_through
+from .meanfield_implicit import meanfield_implicit
 
 SURROGATES = ("sigmoid", "meanfield")
 

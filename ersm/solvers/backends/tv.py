@@ -47,8 +47,8 @@ from typing import Any
 from ...core.errors import ValueRangeError
 from ...energy.offsets import K_TO_CONNECTIVITY
 from ...core.checks import check_count, check_positive
-from ._common import register_native
-from ._grid import grid_difference, grid_divergence, operator_norm_sq, valid_edges
+from ._native import register_native
+from ..kernels.grid_difference import grid_difference, grid_divergence, operator_norm_sq, valid_edges
 
 
 def tv_mask(unary: Any, pairwise: Any, iters: int = 200,

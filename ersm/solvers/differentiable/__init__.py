@@ -17,13 +17,16 @@ backend                           forward / backward                            
 ================================  ==============================================  ======
 
 The unrolled gradient of the plain ``meanfield`` backend (a Numba backward on CPU, torch
-autograd elsewhere) is the fifth option. ``graphcut`` and the other exact backends return non-differentiable masks.
+autograd elsewhere) is the fifth option. ``graphcut`` and the other exact backends return
+non-differentiable masks.
+
+The backends live in :mod:`ersm.solvers.backends` (one module per registry key); this
+package keeps their functions under the old names and holds :mod:`.inverse`.
 """
 
-from . import implicit_meanfield, perturbed, ste, tv  # noqa: F401  (each registers itself)
-from .implicit_meanfield import meanfield_implicit
-from .perturbed import perturbed_mask
-from .ste import ste_mask
-from .tv import tv_mask
+from ..backends.meanfield_implicit import meanfield_implicit
+from ..backends.perturbed import perturbed_mask
+from ..backends.ste import ste_mask
+from ..backends.tv import tv_mask
 
 __all__ = ["meanfield_implicit", "perturbed_mask", "ste_mask", "tv_mask"]

@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..energy.offsets import edge_slices
+from ...energy.offsets import edge_slices
 
 
 def grid_edges(pairwise: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ Implementations, all with the semantics of :mod:`._common`:
 * :mod:`.numpy_reference` — readable NumPy oracle;
 * :mod:`.numba_kernel` — fused, batch-parallel, SIMD (default for NumPy input);
 * :mod:`.torch_impl` — plain differentiable torch ops, any device;
-* :mod:`.cupy_kernel` — CUDA kernels in ``kernels/meanfield.cu`` (cupy imported lazily).
+* :mod:`.cupy_kernel` — CUDA kernels in ``meanfield.cu`` (cupy imported lazily).
 
-:mod:`.backend` registers the backend; nothing heavy is imported here.
+:mod:`ersm.solvers.backends.meanfield` registers the backend; nothing heavy is imported here.
 """

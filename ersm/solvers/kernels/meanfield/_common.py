@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ...core.arrays import is_torch
-from ...core.checks import (check_array_like, check_choice, check_count, check_finite,
+from ....core.arrays import is_torch
+from ....core.checks import (check_array_like, check_choice, check_count, check_finite,
                             check_interval, check_nonnegative_scalar, check_positive)
-from ...core.errors import ShapeError, ValueRangeError
-from ...energy.evaluate import relaxed_energy
+from ....core.errors import ShapeError, ValueRangeError
+from ....energy.evaluate import relaxed_energy
 
 SCHEDULES = ("parallel", "checkerboard")
 IMPLS = ("auto", "numba", "numpy", "torch", "cupy")

@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from ...core.numba_cache import njit
+from ....core.numba_cache import njit
 
 _LN2_HI = 0.693145751953125  # exact in float32; n · _LN2_HI is exact for |n| < 2^8
 _LN2_LO = 1.42860682030941723212e-6

@@ -1,4 +1,4 @@
-"""CuPy mean-field: CUDA kernels from ``kernels/meanfield.cu``.
+"""CuPy mean-field: CUDA kernels from ``meanfield.cu`` (next to this module).
 
 * maps with ``H · W ≤ 64²`` (:data:`FUSED_MAX_TOKENS`): one block per sample runs *all*
   iterations in one launch with ``q`` in shared memory (``meanfield_fused``);
@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ...core.arrays import is_torch
-from ...core.optional import require
+from ....core.arrays import is_torch
+from ....core.optional import require
 from ._common import MeanFieldOptions
 
 FUSED_MAX_TOKENS = 64 * 64
@@ -40,7 +40,7 @@ SHARED_BYTES = 48 * 1024
 MAX_SWEEPS_PER_LAUNCH = 8
 """Most sweeps one tiled launch runs (each needs one token of halo per colour class)."""
 _TOKENS_PER_THREAD = (1, 2, 4, 8, 16)  # fused-kernel instantiations (16 · 256 = 64²)
-KERNEL_SOURCE = Path(__file__).with_name("kernels") / "meanfield.cu"
+KERNEL_SOURCE = Path(__file__).with_name("meanfield.cu")
 _CTYPES = {"float32": "float", "float64": "double"}
 
 KernelGetter = Callable[[np.dtype, str], Any]

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from numba import uint64
 
-from ...core.numba_cache import njit
-from ...core.parallel import run_batch
-from ...energy.offsets import OFFSETS
+from ....core.numba_cache import njit
+from ....core.parallel import run_batch
+from ....energy.offsets import OFFSETS
 from ._common import MeanFieldOptions
 from ._numba_math import sigmoid_neg
 from .numba_kernel import (_axial, _diagonal, _fold, _pad, _unpad, flat_colours,

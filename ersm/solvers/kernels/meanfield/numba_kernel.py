@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import uint64
 
-from ...core.numba_cache import njit
-from ...core.parallel import run_batch
-from ...energy.offsets import K_TO_CONNECTIVITY, OFFSETS
+from ....core.numba_cache import njit
+from ....core.parallel import run_batch
+from ....energy.offsets import K_TO_CONNECTIVITY, OFFSETS
 from ._common import MeanFieldOptions, colour_classes
 from ._numba_math import sigmoid_neg
 

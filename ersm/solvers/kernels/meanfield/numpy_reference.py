@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from ...energy.offsets import K_TO_CONNECTIVITY, edge_slices
+from ....energy.offsets import K_TO_CONNECTIVITY, edge_slices
 from ._common import MeanFieldOptions, colour_classes
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...energy.offsets import K_TO_CONNECTIVITY, OFFSETS, valid_edge_mask
+from ....energy.offsets import K_TO_CONNECTIVITY, OFFSETS, valid_edge_mask
 from ._common import MeanFieldOptions, colour_classes
 
 

@@ -33,14 +33,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``ersm masks``; 0 on success, 2 on bad arguments or inputs."""
-    from ..train.masks import export_masks, summarize_masks
+    from ..jobs.export import export_masks, summarize_masks
 
     try:
         arrays = export_masks(args.run_dir, args.data, args.split, args.out, backend=args.backend,
                               batch_size=args.batch_size, pairwise_weight=args.pairwise_weight,
                               keep_ratio=args.keep_ratio)
         summary = summarize_masks(arrays, args.data)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"ersm masks: error: {exc}", file=sys.stderr)
         return 2
     n, h, w = arrays["mask"].shape

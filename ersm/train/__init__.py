@@ -4,13 +4,24 @@
   deterministic on CPU, per-epoch ``metrics.jsonl`` and atomic checkpoints, ``resume``
   after a kill, DistributedDataParallel under ``torchrun``.
 - :class:`TrainConfig` (:mod:`~ersm.train.config`): a run, stored as ``RUN/config.json``.
-- :func:`export_masks` (:mod:`~ersm.train.masks`): learned and solved token masks of a
-  trained run over a split, as one ``.npz``.
+- ``export_masks`` moved to :func:`ersm.jobs.export.export_masks` (``ersm.train.export_masks``
+  still works and warns).
 """
 
 from .checkpoint import load_trained
 from .config import TrainConfig, load_config
 from .loop import read_metrics, train
-from .masks import export_masks
 
-__all__ = ["TrainConfig", "export_masks", "load_config", "load_trained", "read_metrics", "train"]
+__all__ = ["TrainConfig", "load_config", "load_trained", "read_metrics", "train"]
+
+
+def __getattr__(name: str):  # deprecated names
+    if name == "export_masks":
+        import warnings
+
+        warnings.warn("ersm.train.export_masks moved to ersm.jobs.export.export_masks",
+                      DeprecationWarning, stacklevel=2)
+        from ..jobs.export import export_masks
+
+        return export_masks
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

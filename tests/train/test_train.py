@@ -14,7 +14,8 @@ import torch.multiprocessing as mp
 
 from ersm.cli.main import main
 from ersm.data import make_synthetic_dataset
-from ersm.train import TrainConfig, export_masks, read_metrics, train
+from ersm.jobs.export import export_masks
+from ersm.train import TrainConfig, read_metrics, train
 from ersm.train.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
 TINY = {"backbone_kwargs": {"width": 4, "out_channels": 8}, "image_size": 32, "batch_size": 4}
@@ -154,7 +155,7 @@ def test_ddp_two_processes(data, tmp_path):
 
 
 def test_keep_ratio_run_exports_budget_masks(data, tmp_path):
-    from ersm.train.masks import summarize_masks
+    from ersm.jobs.export import summarize_masks
 
     history = train(config(data, tmp_path, model="mrf", epochs=1,
                            layer_kwargs={"keep_ratio": 0.25, "pairwise_weight": 0.1}),

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 HELP = """Evaluate a trained run on a split: accuracy; deletion and insertion AUCs (feature and
-pixel removal) for the energy, magnitude, random, Grad-CAM and solved-mask rankings; IoU and
+pixel removal) for the energy, magnitude, random, Grad-CAM, solved-mask and exact keep-cost
+path rankings (plus Captum's with --attributions); IoU and
 pointing game against the dataset's object masks; sparsity; occlusion and ROI tests; cost.
 Writes REPORT/metrics.json, REPORT/report.md and PNG figures."""
 

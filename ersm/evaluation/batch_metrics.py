@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..solvers.api import solve
+from ..solvers.path import PathResult, solve_path
 from . import metrics
 from .batches import Batch, Keeper, Means, display_images
 from .metrics import BatchContext, Draws
@@ -25,21 +26,24 @@ from .metrics.occlusion import add_occlusion
 from .metrics.sparsity import add_sparsity
 from .attribution import token_scores
 from .probe import Probe, classify_features, patch_size, probe
-from .rankings import energy_scores, gradcam_scores, magnitude_scores, mask_scores
+from .rankings import energy_scores, gradcam_scores, magnitude_scores, mask_scores, path_scores
 from .settings import EvalSettings
 
 
 def ranking_scores(model: nn.Module, p: Probe, labels: torch.Tensor, solved: torch.Tensor | None,
-                   randoms: Sequence[torch.Tensor],
-                   attributions: Sequence[str] = ()) -> dict[str, Any]:
+                   randoms: Sequence[torch.Tensor], attributions: Sequence[str] = (),
+                   path: PathResult | None = None) -> dict[str, Any]:
     """Scores ``(B, h, w)`` of every ranking (None where undefined; ``random``: one per seed;
     ``attributions``: Captum methods on the same features, see
-    :func:`~ersm.evaluation.attribution.token_scores`)."""
+    :func:`~ersm.evaluation.attribution.token_scores`; ``path``: the layer energy's
+    keep-cost path, for the ``path`` ranking)."""
     patch = patch_size(model)
     energy = None if p.unary is None else energy_scores(p.unary)
     out = {"energy": energy, "magnitude": magnitude_scores(p.features, patch),
            "random": list(randoms), "gradcam": gradcam_scores(model, p.features, labels, patch),
-           "mask": None if solved is None else mask_scores(solved, energy)}
+           "mask": None if solved is None else mask_scores(solved, energy),
+           "path": None if path is None or energy is None
+           else path_scores(torch.as_tensor(path.thresholds), energy)}
     for method in attributions:
         out[method] = token_scores(method, model, p.features, labels, patch=patch,
                                    head=lambda x: classify_features(model, x))
@@ -60,10 +64,11 @@ def evaluate_batch(model: nn.Module, batch: Batch, grid: tuple[int, int], draws:
     """Every metric of one batch, added to ``found``."""
     p = probe(model, batch.images)
     solved = None if model.layer is None else solve(p.energy, backend=settings.backend).mask
+    path = None if model.layer is None else solve_path(p.energy)
     scores = ranking_scores(model, p, batch.labels, solved,
-                            [r[batch.index] for r in draws.random], settings.attributions)
+                            [r[batch.index] for r in draws.random], settings.attributions, path)
     metrics.update_all(found.means, BatchContext(model, p, batch, grid, scores, solved, draws,
-                                                 settings))
+                                                 settings, path))
     if solved is not None:
         found.landscape.add(batch.index, unary=p.unary, pairwise=p.pairwise, mask=solved)
     found.panels.add(batch.index, image=display_images(batch.images),

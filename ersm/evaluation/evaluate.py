@@ -28,7 +28,7 @@ from ..train.checkpoint import CHECKPOINT_FILE, load_trained
 from . import figures, metrics, report
 from .batch_metrics import Draws, Found, evaluate_batch
 from .batches import Keeper, Means, background_lookup, iterate, open_eval_split, split_size
-from .landscape import neighbourhood, sweep
+from .landscape import keep_cost_path, neighbourhood, sweep
 from .metrics.faithfulness import curve_results
 from .occlusion import random_boxes
 from .probe import token_shape
@@ -37,12 +37,13 @@ from .settings import EvalSettings
 
 METRICS_FILE = "metrics.json"
 PANELS_FILE = "panels.npz"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: landscape entries hold the exact keep-cost path
 
 
 def landscape_summary(energies: dict[str, np.ndarray], backend: str,
                       seed: int) -> list[dict[str, Any]]:
-    """:func:`~ersm.evaluation.landscape.neighbourhood` and λ/γ sweeps per kept image."""
+    """:func:`~ersm.evaluation.landscape.neighbourhood`, the exact keep-cost path
+    (:func:`~ersm.evaluation.landscape.keep_cost_path`) and unary/γ sweeps per kept image."""
     out = []
     for i in range(len(energies.get("mask", []))):
         energy = GridEnergy(torch.from_numpy(energies["unary"][i:i + 1]).double(),
@@ -54,7 +55,8 @@ def landscape_summary(energies: dict[str, np.ndarray], backend: str,
                     "sweep_pairwise": {k: v.tolist() for k, v in
                                        sweep(energy, term="pairwise", backend=backend).items()},
                     "sweep_unary": {k: v.tolist() for k, v in
-                                    sweep(energy, term="unary", backend=backend).items()}})
+                                    sweep(energy, term="unary", backend=backend).items()},
+                    "path": {k: v.tolist() for k, v in keep_cost_path(energy).items()}})
     return out
 
 

@@ -28,7 +28,7 @@ from .rankings import ALL_RANKINGS
 COLOURS: dict[str, str] = {"energy": "tab:red", "magnitude": "tab:blue", "random": "tab:gray",
                            "gradcam": "tab:green", "mask": "tab:purple",
                            "integrated_gradients": "tab:orange", "saliency": "tab:brown",
-                           "occlusion": "tab:pink"}
+                           "occlusion": "tab:pink", "path": "tab:olive"}
 
 
 def new_figure(width: float, height: float, wspace: float = 0.45) -> Figure:
@@ -150,8 +150,28 @@ def histogram_figure(counts: Sequence[float], edges: Sequence[float], path: str 
     return save(fig, path)
 
 
+def _path_panel(ax: Any, path: Mapping[str, Sequence[float]], i: int) -> None:
+    """The exact keep-cost path: optimal energy (concave, piecewise linear) and the canonical
+    mask size (a step function) against λ, breakpoints marked."""
+    lam, energy, size = (np.asarray(path[k], dtype=np.float64) for k in ("lam", "energy", "size"))
+    lines = ax.plot(lam, energy, "-", color="tab:red", label="optimal energy")
+    inner = slice(1, len(lam) - 1) if len(lam) > 2 else slice(0, 0)
+    lines += ax.plot(lam[inner], energy[inner], "o", color="tab:red", markersize=3,
+                     label=f"breakpoints ({len(path['breakpoints'])})")
+    ax.set(xlabel="keep cost λ", ylabel="optimal energy", title=f"image {i}: keep-cost path")
+    twin = ax.twinx()
+    lines += twin.plot(lam, size, drawstyle="steps-pre", color="tab:blue",
+                       label="kept fraction")
+    twin.set(ylabel="kept fraction", ylim=(-0.02, 1.02))
+    for b in path["breakpoints"]:
+        ax.axvline(b, color="0.85", linewidth=0.5, zorder=0)
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="lower right",
+              bbox_to_anchor=(1.0, 0.08))
+
+
 def landscape_figure(landscape: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
-    """Per image: energies of random / perturbed masks vs the optimum; λ and γ sweeps."""
+    """Per image: energies of random / perturbed masks vs the optimum; the exact keep-cost
+    path (energy and mask size vs λ, breakpoints marked); the γ sweep."""
     rows = max(len(landscape), 1)
     fig = new_figure(12.0, 2.8 * rows, wspace=0.75)
     axes = fig.subplots(rows, 3, squeeze=False)
@@ -163,8 +183,12 @@ def landscape_figure(landscape: Sequence[Mapping[str, Any]], path: str | os.Path
         ax.axhline(item["optimum"], color="tab:red", label="solved")
         ax.set(title=f"image {i}: mask energies", ylabel="energy")
         ax.legend(fontsize=7)
-        for ax, key, symbol in ((axes[i, 1], "sweep_unary", "λ"),
-                                (axes[i, 2], "sweep_pairwise", "γ")):
+        if "path" in item:
+            _path_panel(axes[i, 1], item["path"], i)
+        sweeps = ((axes[i, 2], "sweep_pairwise", "γ"),)
+        if "path" not in item:  # results written before the path
+            sweeps = ((axes[i, 1], "sweep_unary", "λ"),) + sweeps
+        for ax, key, symbol in sweeps:
             data = item[key]
             lines = ax.semilogx(data["factors"], data["energy"], "o-", color="tab:red",
                                 label="optimal energy")

@@ -3,8 +3,11 @@
 - :func:`neighbourhood`: the energy of the solved mask against masks of the same size drawn
   at random, and against the solved mask with ``f`` random tokens flipped. For an exact
   solver no mask may score lower (a visible check of optimality).
-- :func:`sweep`: the optimal energy and the kept fraction as the unary scale ``λ`` or the
-  pairwise scale ``γ`` is multiplied by each factor (all factors in one batched solve).
+- :func:`sweep`: the optimal energy and the kept fraction as the unary scale or the
+  pairwise scale ``γ`` is multiplied by each factor (all factors in one batched solve);
+- :func:`keep_cost_path`: the exact keep-cost path (:func:`ersm.solve_path`): the optimal
+  energy ``min_m E(m) + λ·Σ m`` (piecewise linear, concave) and the canonical mask size at
+  every breakpoint λ — the whole family of masks, not a sample of cuts.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 
 from ..energy.grid import GridEnergy
 from ..solvers.api import solve
+from ..solvers.path import solve_path
 from .rankings import ranks
 
 FLIPS: tuple[int, ...] = (1, 2, 4, 8)
@@ -85,4 +89,40 @@ def sweep(energy: GridEnergy, factors: Sequence[float] = FACTORS, term: str = "p
             "size": result.mask.flatten(1).double().mean(1).numpy()}
 
 
-__all__ = ["FACTORS", "FLIPS", "neighbourhood", "sweep"]
+def keep_cost_path(energy: GridEnergy, margin: float = 0.1) -> dict[str, np.ndarray]:
+    """Optimal energy and kept fraction along the exact keep-cost path of a one-map energy.
+
+    Args:
+        energy: ``(1, h, w)`` energy (non-negative weights).
+        margin: the λ range extends this share of the breakpoint span beyond the first and
+            last breakpoint (so the constant ends show).
+
+    Returns:
+        ``{"lam": (n + 2,), "energy": (n + 2,), "size": (n + 2,), "breakpoints": (n,)}``
+        float64: ``lam`` = the ``n`` breakpoints with one point beyond each end;
+        ``energy`` = ``energy_at(lam)`` (exact: the optimum is linear between
+        breakpoints); ``size`` = kept fraction of the canonical mask at ``lam`` (at a
+        breakpoint the larger mask; on ``(lam[k-1], lam[k]]`` it is ``size[k]``).
+
+    Example:
+        >>> import torch
+        >>> e = GridEnergy(torch.tensor([[[-1.0, 0.5]]]), torch.full((1, 2, 1, 2), 0.25))
+        >>> keep_cost_path(e)["breakpoints"].tolist()
+        [-0.25, 0.75]
+    """
+    path = solve_path(energy)
+    breakpoints = np.asarray(torch.as_tensor(path.breakpoints[0]).cpu(), dtype=np.float64)
+    if breakpoints.size:
+        span = float(breakpoints[-1] - breakpoints[0]) or max(abs(float(breakpoints[0])), 1.0)
+        lam = np.concatenate([[breakpoints[0] - margin * span], breakpoints,
+                              [breakpoints[-1] + margin * span]])
+    else:
+        lam = np.array([-1.0, 1.0])
+    t = np.asarray(torch.as_tensor(path.thresholds).cpu(), dtype=np.float64)[0]
+    size = (t[None] >= lam[:, None, None]).reshape(len(lam), -1).mean(1)
+    energies = np.array([float(np.asarray(torch.as_tensor(path.energy_at(float(v))).cpu())
+                                  .reshape(-1)[0]) for v in lam])
+    return {"lam": lam, "energy": energies, "size": size, "breakpoints": breakpoints}
+
+
+__all__ = ["FACTORS", "FLIPS", "keep_cost_path", "neighbourhood", "sweep"]

@@ -10,7 +10,10 @@ object_tokens`). Per image:
   object's token count (a mask-free localization score for every ranking);
 - :func:`matched_iou`: IoU of the *solved* mask when a keep cost ``ρ`` (``θ → θ + ρ``) makes
   it about as large as the object: the MRF's localization at the object's sparsity, so
-  masks that keep everything at ``ρ = 0`` can still be compared.
+  masks that keep everything at ``ρ = 0`` can still be compared. The keep cost comes from
+  the exact path (:func:`ersm.solve_path`): of *all* canonical minimisers over ρ, the one
+  whose size is closest to the object's (``method="quantiles"``: the former 17 cuts at
+  quantile shifts).
 
 Images whose object covers no token (or where prediction and object are both empty) give
 NaN and are left out of means.
@@ -22,6 +25,7 @@ import torch
 
 from ..energy.grid import GridEnergy
 from ..solvers.api import solve
+from ..solvers.path import PathResult, solve_path
 from .rankings import ranks
 
 SHIFTS = 17
@@ -62,23 +66,40 @@ def top_k_iou(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def matched_iou(energy: GridEnergy, target: torch.Tensor, shifts: int = SHIFTS,
-                backend: str = "graphcut") -> torch.Tensor:
+                backend: str = "graphcut", method: str = "path",
+                path: PathResult | None = None) -> torch.Tensor:
     """IoU of the solved mask whose size is closest to the object's, over keep costs.
 
-    For each image the unaries are shifted by ``−q_j``, the ``j/(J−1)`` quantiles of its own
-    θ (``J = shifts``; from keeping nothing to keeping everything), all ``B·J`` energies are
-    solved in one batched call, and the mask whose token count is closest to ``|target|``
-    (the smaller shift on ties) is scored.
+    ``method="path"`` (default): the exact keep-cost path of each image
+    (:func:`ersm.solve_path`, or ``path`` when already solved) gives the canonical
+    minimiser whose size is closest to ``|target|`` among *all* keep costs (the smaller
+    mask on ties; :meth:`~ersm.solvers.path.PathResult.keep_cost_for_ratio`).
+    ``method="quantiles"``: the unaries are shifted by ``−q_j``, the ``j/(J−1)`` quantiles
+    of its own θ (``J = shifts``), all ``B·J`` energies are solved with ``backend`` in one
+    batched call, and the closest of those ``J`` masks (the smaller shift on ties) is scored.
 
     Args:
         energy: ``(B, h, w)`` torch token energy.
         target: ``(B, h, w)`` bool object tokens.
-        shifts: ``J ≥ 2`` keep costs per image.
-        backend: exact solver.
+        shifts: ``J ≥ 2`` keep costs per image (``quantiles`` only).
+        backend: exact solver (``quantiles`` only).
+        method: ``"path"`` or ``"quantiles"``.
+        path: the path of ``energy`` if already solved (``path`` only).
 
     Returns:
         ``(B,)`` float64 IoU (NaN where ``target`` is empty).
     """
+    if method not in ("path", "quantiles"):
+        raise ValueError(f"method must be 'path' or 'quantiles', got {method!r}")
+    if method == "path":
+        found = path if path is not None else solve_path(energy)
+        tokens = target[0].numel()
+        ratio = target.flatten(1).sum(1).double().cpu().numpy() / max(tokens, 1)
+        best = torch.as_tensor(found.mask_at(found.keep_cost_for_ratio(ratio)))
+        best = best.to(target.device)
+        return torch.where(target.flatten(1).any(1), iou(best, target),
+                           torch.full((target.shape[0],), float("nan"), dtype=torch.float64,
+                                      device=target.device))
     theta = torch.as_tensor(energy.unary, dtype=torch.float64)
     pairwise = torch.as_tensor(energy.pairwise, dtype=torch.float64)
     b, h, w = theta.shape

@@ -15,6 +15,11 @@ so every order is reproducible).
   part, and the clipped part is ordered instead of tied.
 - ``mask``: the solved discrete mask's tokens first, each part ordered by ``energy``
   (:func:`mask_scores`). Undefined without a mask layer.
+- ``path``: the exact keep-cost path of the layer's energy (:func:`ersm.solve_path`):
+  tokens by threshold ``t_i`` (the largest keep cost λ at which the canonical minimiser of
+  ``E + λ·Σ m`` still keeps token i), ties by ``energy`` (:func:`path_scores`). Every
+  prefix whose size is a path mask size is exactly the nested MRF mask ``{t ≥ λ}``.
+  Undefined without a mask layer.
 - ``integrated_gradients``, ``saliency``, ``occlusion`` (optional, with Captum; chosen by
   ``EvalSettings.attributions``): Captum's attributions on the same features, summed over
   channels and average-pooled to tokens
@@ -33,10 +38,10 @@ from ..nets.energy_mask import pool_tokens
 from .attribution import CAPTUM_METHODS, LayerView, layer_gradcam, layer_view
 from .probe import classify_features
 
-RANKINGS: tuple[str, ...] = ("energy", "magnitude", "random", "gradcam", "mask")
+RANKINGS: tuple[str, ...] = ("energy", "magnitude", "random", "gradcam", "mask", "path")
 """All ranking names, in report order."""
 
-NEEDS_LAYER: frozenset[str] = frozenset({"energy", "mask"})
+NEEDS_LAYER: frozenset[str] = frozenset({"energy", "mask", "path"})
 """Rankings that exist only for a model with a mask layer."""
 
 
@@ -138,6 +143,34 @@ def gradcam_scores(model: nn.Module, features: torch.Tensor, target: torch.Tenso
     return pool_tokens(cam[:, None], patch)[:, 0]
 
 
+def path_scores(thresholds: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+    """Scores ordering tokens by path threshold, ties (tokens entering together) by ``energy``.
+
+    Args:
+        thresholds: ``(B, h, w)`` float64 from :func:`ersm.solve_path` (``±inf`` allowed).
+        energy: ``(B, h, w)`` energy scores (:func:`energy_scores`), the tie-break.
+
+    Returns:
+        ``(B, h, w)`` float64 ``h·w − position``: :func:`ranks` of it is the path order, so
+        the first ``|{t ≥ λ}|`` tokens are the canonical minimiser at every λ.
+
+    Example:
+        >>> t = torch.tensor([[[1.0, 3.0, 1.0]]], dtype=torch.float64)
+        >>> ranks(path_scores(t, torch.tensor([[[0.0, 0.0, 5.0]]]))).tolist()
+        [[[2, 0, 1]]]
+    """
+    t = thresholds.to(torch.float64).flatten(1)
+    e = energy.to(torch.float64).flatten(1)
+    by_energy = torch.argsort(-e, dim=1, stable=True)
+    by_path = torch.argsort(-t.gather(1, by_energy), dim=1, stable=True)
+    order = by_energy.gather(1, by_path)  # most important first
+    n = t.shape[1]
+    scores = torch.empty_like(t)
+    scores.scatter_(1, order, (n - torch.arange(n, dtype=torch.float64, device=t.device))
+                    .expand_as(t).contiguous())
+    return scores.view(thresholds.shape)
+
+
 def mask_scores(mask: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
     """Scores putting the solved mask's tokens first, each part ordered by ``energy``.
 
@@ -160,4 +193,4 @@ def mask_scores(mask: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["ALL_RANKINGS", "NEEDS_LAYER", "RANKINGS", "energy_scores", "gradcam", "gradcam_scores",
-           "magnitude_scores", "mask_scores", "random_scores", "ranking_names", "ranks"]
+           "magnitude_scores", "mask_scores", "path_scores", "random_scores", "ranking_names", "ranks"]

@@ -22,9 +22,11 @@ def _landscape_rows(landscape: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     rows = []
     for i, item in enumerate(landscape):
         flips = [min(v) for v in item["flips"].values()]
+        path = item.get("path")
         rows.append([i, item["optimum"], item["size"], min(item["random"]),
                      min(flips) if flips else None,
-                     min([min(item["random"])] + flips) >= item["optimum"] - 1e-9])
+                     min([min(item["random"])] + flips) >= item["optimum"] - 1e-9,
+                     None if path is None else len(path["breakpoints"])])
     return rows
 
 
@@ -42,7 +44,10 @@ def run_report(result: Mapping[str, Any], files: Mapping[str, str]) -> str:
     if result.get("landscape"):
         parts.append(_section("Energy landscape", md_table(
             ["image", "solved energy", "kept tokens", "min random", "min flipped",
-             "solved is lowest"], _landscape_rows(result["landscape"]))))
+             "solved is lowest", "path breakpoints"], _landscape_rows(result["landscape"]))
+            + "\nThe keep-cost path (`ersm.solve_path`) holds every exact mask of "
+              "`E + λ·Σ m`: its breakpoints are the λ where the mask changes; see "
+              "`landscape.png`.\n"))
     parts.append(_section("Figures", "".join(f"![{k}]({v})\n\n" for k, v in files.items())))
     return "\n".join(parts)
 

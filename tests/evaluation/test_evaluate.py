@@ -82,7 +82,8 @@ def test_limit_spreads_images_over_the_split():
 def test_baseline_run_has_null_energy_metrics(tiny_runs, tiny_data, tmp_path):
     settings = EvalSettings(modes=("feature",), seeds=1, steps=2, panels=1, levels=(0.5,))
     m = evaluate_run(tiny_runs["baseline"], tiny_data, tmp_path, settings, progress=False)["metrics"]
-    for key in ("deletion_auc.feature.energy", "deletion_auc.feature.mask", "iou.solved",
+    for key in ("deletion_auc.feature.energy", "deletion_auc.feature.mask",
+                "deletion_auc.feature.path", "pointing_game.path", "iou.solved",
                 "iou.learned", "pointing_game.energy", "sparsity.entropy", "accuracy.solved",
                 "cost.flops.extra", "accuracy.baseline"):
         assert m[key] is None, key

@@ -54,6 +54,7 @@ class BatchContext:
         solved: ``(B, h, w)`` bool exact masks of the layer's energy, or None.
         draws: :class:`Draws` (rows of the whole split; index with ``batch.index``).
         settings: the :class:`~ersm.evaluation.settings.EvalSettings`.
+        path: the :class:`~ersm.solvers.path.PathResult` of the layer's energy, or None.
     """
 
     model: nn.Module
@@ -64,6 +65,7 @@ class BatchContext:
     solved: torch.Tensor | None
     draws: Draws
     settings: Any
+    path: Any = None
 
     def has(self, need: str) -> bool:
         """Whether this batch has ``need`` (one of :data:`NEEDS`)."""

@@ -28,7 +28,9 @@ model without a layer). Each ranking scores tokens, higher = more important: `en
 (most negative unary first), `magnitude` = L2 norm of the token's features at the layer
 input, `random` = uniform (mean ± std over seeds), `gradcam` = Grad-CAM of the true class
 on the same features (before its ReLU), `mask` = the solved mask's tokens first, each part
-by energy. `deletion` removes the most important tokens first (lower AUC = more faithful);
+by energy, `path` = tokens by their threshold on the exact keep-cost path (the largest keep
+cost at which the exact mask still keeps them; ties by energy), so each step that reaches a
+path mask size removes or adds exactly a nested MRF mask. `deletion` removes the most important tokens first (lower AUC = more faithful);
 `insertion` adds them first onto a fully removed input (higher = better). The paper's
 pruning test (remove the *least* important first; magnitude pruning drops the smallest
 norms first; higher = better) gives exactly the insertion inputs in reverse order, so its
@@ -120,6 +122,7 @@ class Faithfulness(Metric):
     """Deletion / insertion AUCs (see the module docs)."""
 
     name = "faithfulness"
+    version = 2  # 2: the "path" ranking
     order, report_order = 30, 20
     prefixes = ("deletion_auc", "insertion_auc")
     internal = ("curve",)

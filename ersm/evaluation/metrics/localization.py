@@ -25,14 +25,16 @@ FAMILIES: tuple[str, ...] = ("pointing_game", "iou_topk")
 
 
 def add_localization(means: Means, batch: Batch, grid: tuple[int, int], scores: dict[str, Any],
-                     solved: torch.Tensor | None, p: Probe, backend: str) -> None:
-    """Accumulate ``iou.*``, ``iou_topk.*`` and ``pointing_game.*`` (images with masks)."""
+                     solved: torch.Tensor | None, p: Probe, backend: str,
+                     path: Any = None) -> None:
+    """Accumulate ``iou.*``, ``iou_topk.*`` and ``pointing_game.*`` (images with masks;
+    ``path``: the layer energy's keep-cost path, reused by ``iou.solved_matched``)."""
     if batch.objects is None:
         return
     target = object_tokens(batch.objects, grid)
     if p.unary is not None:
-        means.add("iou.solved_matched", nan_where(matched_iou(p.energy, target, backend=backend),
-                                                  batch.has_mask))
+        means.add("iou.solved_matched", nan_where(
+            matched_iou(p.energy, target, backend=backend, path=path), batch.has_mask))
     learned = None if p.keep_prob is None else p.keep_prob > 0.5
     for key, pred in (("iou.solved", solved), ("iou.learned", learned)):
         if pred is not None:
@@ -50,6 +52,7 @@ class Localization(Metric):
     """IoU, pointing game and top-k IoU (see the module docs)."""
 
     name = "localization"
+    version = 2  # 2: the "path" ranking; iou.solved_matched from the exact path
     order, report_order = 20, 30
     prefixes = ("iou", "pointing_game", "iou_topk")
     needs = frozenset({"objects"})
@@ -64,7 +67,7 @@ class Localization(Metric):
 
     def update(self, means: Means, ctx: BatchContext) -> None:
         add_localization(means, ctx.batch, ctx.grid, ctx.scores, ctx.solved, ctx.probe,
-                         ctx.settings.backend)
+                         ctx.settings.backend, ctx.path)
 
     def compute(self, means: Means, ctx: RunContext) -> dict[str, Any]:
         out = super().compute(means, ctx)

@@ -11,18 +11,9 @@ from ..core.checks import check_nonnegative
 from ..core.errors import ShapeError
 from ..energy.grid import GridEnergy
 from .defaults import DEFAULT_EXACT
-from .registry import BackendSpec, accepted_options, get_backend
+from .options import check_options
+from .registry import BackendSpec, get_backend
 from .result import SolveResult
-
-
-def _check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
-    accepted = accepted_options(spec)
-    if accepted is None:
-        return
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise TypeError(f"backend {spec.name!r} does not accept option(s) {unknown}; "
-                        f"it accepts {list(accepted)}")
 
 
 def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:
@@ -65,7 +56,7 @@ def solve(energy: GridEnergy, backend: str = DEFAULT_EXACT, **options: Any) -> S
             f"backend {backend!r} needs {list(spec.requires)}: pip install 'ersm[{spec.extra}]'"
         )
     check_energy_for(spec, energy)
-    _check_options(spec, options)
+    check_options(options, [spec])
     if spec.array == "native":
         out = spec.run(energy.unary, energy.pairwise, **options)
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 from ..core.optional import importable
@@ -34,6 +34,9 @@ class BackendSpec:
             default) or ``"native"`` (the energy's own batched arrays, NumPy or torch, any
             dtype and device; the backend returns the same kind).
         description: one line for ``available()`` listings and the docs.
+        defaults: the options ``run`` takes and their defaults (``{"iters": 50, ...}``);
+            :func:`register` fills it from ``run``'s signature when left empty. Read by
+            :func:`ersm.solvers.options.option_defaults` and the options error messages.
     """
 
     name: str
@@ -59,9 +62,28 @@ _REGISTRY: dict[str, BackendSpec] = {}
 
 
 def register(spec: BackendSpec) -> BackendSpec:
-    """Add a backend (replacing one of the same name) and return its spec."""
+    """Add a backend (replacing one of the same name) and return its spec.
+
+    ``spec.defaults`` is filled from ``spec.run``'s signature when empty.
+    """
+    if not spec.defaults:
+        spec = replace(spec, defaults=signature_defaults(spec.run))
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def unregister(name: str) -> BackendSpec:
+    """Remove the backend ``name`` (a plug-in, e.g. after a test) and return its spec."""
+    get_backend(name)
+    return _REGISTRY.pop(name)
+
+
+def signature_defaults(run: Callable[..., Any]) -> dict[str, Any]:
+    """``{option: default}`` of the options ``run`` takes after ``(unary, pairwise)``
+    (options without a default are left out)."""
+    params = list(inspect.signature(run).parameters.values())[2:]
+    return {p.name: p.default for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}
 
 
 def get_backend(name: str) -> BackendSpec:

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import load_backbone
-from .energy_mask import EnergyMaskLayer, upsample_tokens
+from .energy_mask import EnergyMaskLayer
 from .ersm_layer import ERSMLayer
+from .tokens import upsample_tokens
 
 MODELS: tuple[str, ...] = ("baseline", "ersm", "mrf")
 BACKBONE_ALIASES: dict[str, str] = {"small": "small_cnn"}

@@ -53,7 +53,6 @@ quantities imply (``θ = z / T``, 8-connected cosine weights), to compare its le
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,41 +60,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.checks import check_count, check_finite_scalar, check_nonnegative_scalar, check_positive
 from ..core.errors import ShapeError
 from ..energy.grid import GridEnergy
 from ..energy.weights import cosine_weights
-from .energy_mask import (RecordingLayer, check_features, check_patch_size, from_last, last_output,
-                          upsample_tokens)
+from .recording import RecordingLayer, from_last, last_output
+from .tokens import check_features, check_patch_size, upsample_tokens
 
 PATCH_EPS = 1e-6
 """Added to ``‖p‖`` before dividing (the paper's ``eps``)."""
 TOKEN_BIAS_INIT = 6.0
 """Initial per-token bias ``b_i`` (the paper's)."""
 EXTRA_STATE_VERSION = 1
-
-
-# ---------------------------------------------------------------- scalar checks
-# TODO(issue 11): use ersm.core.checks.check_positive / check_count once they land there.
-
-
-def _check_positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return float(value)
-
-
-def _check_nonnegative(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_count(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 # ---------------------------------------------------------------- functional parts
@@ -284,22 +260,20 @@ class ERSMLayer(RecordingLayer):
                  train_token_bias: bool = False, num_tokens: int | None = None,
                  token_bias_init: float = TOKEN_BIAS_INIT) -> None:
         super().__init__()
-        self.channels = _check_count(channels, "channels")
+        self.channels = check_count(channels, "channels")
         self.patch_size = check_patch_size(patch_size)
-        self.temperature = _check_positive(temperature, "temperature")
-        self.unary_weight = _check_nonnegative(unary_weight, "unary_weight")
-        self.pairwise_weight = _check_nonnegative(pairwise_weight, "pairwise_weight")
+        self.temperature = check_positive(temperature, "temperature")
+        self.unary_weight = check_nonnegative_scalar(unary_weight, "unary_weight")
+        self.pairwise_weight = check_nonnegative_scalar(pairwise_weight, "pairwise_weight")
         if not isinstance(train_token_bias, bool):
             raise TypeError(f"train_token_bias must be a bool, got {train_token_bias!r}")
         if num_tokens is not None:
-            _check_count(num_tokens, "num_tokens")
+            check_count(num_tokens, "num_tokens")
         if train_token_bias and num_tokens is None:
             raise ValueError("train_token_bias=True needs num_tokens (h·w of the token grid): "
                              "a bias created after the optimiser would never train")
-        if not math.isfinite(token_bias_init):
-            raise ValueError(f"token_bias_init must be finite, got {token_bias_init!r}")
         self.train_token_bias = train_token_bias
-        self.token_bias_init = float(token_bias_init)
+        self.token_bias_init = check_finite_scalar(token_bias_init, "token_bias_init")
         self.proj = nn.Linear(channels * self.patch_size ** 2, 1, bias=False)
         initial = (None if num_tokens is None
                    else torch.full((1, num_tokens), self.token_bias_init))
@@ -394,10 +368,10 @@ class ERSMLayer(RecordingLayer):
         if differ:
             raise ValueError(f"state_dict is from a differently built {type(self).__name__} "
                              f"({'; '.join(differ)})")
-        self.temperature = _check_positive(state["temperature"], "temperature")
-        self.unary_weight = _check_nonnegative(state["unary_weight"], "unary_weight")
-        self.pairwise_weight = _check_nonnegative(state["pairwise_weight"], "pairwise_weight")
-        self.token_bias_init = float(state["token_bias_init"])
+        self.temperature = check_positive(state["temperature"], "temperature")
+        self.unary_weight = check_nonnegative_scalar(state["unary_weight"], "unary_weight")
+        self.pairwise_weight = check_nonnegative_scalar(state["pairwise_weight"], "pairwise_weight")
+        self.token_bias_init = check_finite_scalar(state["token_bias_init"], "token_bias_init")
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: Any,
                               strict: bool, missing_keys: list[str], unexpected_keys: list[str],

@@ -25,7 +25,8 @@ class WeightsError(ValueError):
     """A checkpoint is not a readable state dict, or its names or shapes do not fit the model."""
 
 
-def _strip(key: str, prefixes: tuple[str, ...], expected: set[str] | frozenset = frozenset()) -> str:
+def _strip(key: str, prefixes: tuple[str, ...],
+           expected: set[str] | frozenset = frozenset()) -> str:
     """Strip ``prefixes`` one at a time until the key is one of ``expected`` (or none is left)."""
     stripped = True
     while stripped and key not in expected:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         report = path_files(args.inputs, args.out, lam_min=args.lam_min, lam_max=args.lam_max,
                             workers=args.workers, scheduler=scheduler, progress=not args.quiet,
                             overwrite=args.overwrite, on_error=_print_error)
-    except (ValueError, TypeError, ImportError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"ersm path: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         report = solve_files(args.inputs, args.out, backend=args.backend, workers=args.workers,
                              scheduler=scheduler, progress=not args.quiet,
                              overwrite=args.overwrite, on_error=_print_error)
-    except (ValueError, ImportError) as exc:
+    except (ValueError, OSError, ImportError) as exc:
         print(f"ersm solve: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

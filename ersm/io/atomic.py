@@ -9,11 +9,79 @@ writer leaves at most a hidden ``.<name>.<random>.tmp`` file, never a partial ou
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 import numpy as np
+
+
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
+"""Names :func:`atomic_write` gives its temporary files: ``.<name>.<uuid4 hex>.tmp``."""
+
+
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary name for ``path`` in its directory (``.<name>.<uuid4 hex>.tmp``)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path``'s name is one :func:`atomic_write` gives its temporary files."""
+    return bool(_TEMPORARY.match(Path(path).name))
+
+
+def clean_temporaries(directory: str | os.PathLike, older_than: float = 0.0) -> list[Path]:
+    """Remove the temporary files a killed :func:`atomic_write` left in ``directory``.
+
+    Call it when a job resumes, before it writes again: a writer that is still running in
+    ``directory`` would lose its temporary file (use ``older_than`` to spare recent ones).
+
+    Args:
+        directory: where the outputs are (not recursive); a missing one is fine.
+        older_than: only remove files last modified at least this many seconds ago.
+
+    Returns:
+        The removed files, sorted.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    now, removed = time.time(), []
+    for entry in directory.iterdir():
+        if not is_temporary(entry) or entry.is_symlink() or not entry.is_file():
+            continue
+        try:
+            if now - entry.stat().st_mtime >= older_than:
+                entry.unlink()
+                removed.append(entry)
+        except FileNotFoundError:  # another cleaner or its writer got there first
+            continue
+    return sorted(removed)
+
+
+def ensure_directory(path: str | os.PathLike, what: str = "output directory") -> Path:
+    """Create ``path`` (and parents) if needed; one clear message when that is impossible.
+
+    Raises:
+        NotADirectoryError: ``path`` or one of its parents is a file.
+        PermissionError: not allowed to create it.
+        OSError: any other failure; the message names ``what`` and ``path``.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise NotADirectoryError(f"{what} {path} exists and is not a directory") from exc
+    except NotADirectoryError as exc:
+        raise NotADirectoryError(f"cannot create {what} {path}: a parent of it is a file, "
+                                 "not a directory") from exc
+    except PermissionError as exc:
+        raise PermissionError(f"cannot create {what} {path}: permission denied") from exc
+    except OSError as exc:
+        raise OSError(f"cannot create {what} {path}: {exc.strerror or exc}") from exc
+    return path
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -52,7 +120,7 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], object]
         b'hi'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = temporary_path(path)
     # os.open with mode 0o666 respects the umask, unlike tempfile (always 0o600).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -87,4 +155,5 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
-__all__ = ["atomic_save_npz", "atomic_write", "atomic_write_text"]
+__all__ = ["atomic_save_npz", "atomic_write", "atomic_write_text", "clean_temporaries",
+           "ensure_directory", "is_temporary", "temporary_path"]

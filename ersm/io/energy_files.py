@@ -138,6 +138,9 @@ def load_energy(path: str | os.PathLike) -> GridEnergy:
     path = Path(path)
     reader = _read_npz if _suffix(path) == ".npz" else _read_pt
     if not path.is_file():
+        if path.is_symlink() and not path.exists():
+            raise FileNotFoundError(f"{path}: broken symbolic link (its target "
+                                    f"{os.readlink(path)} does not exist)")
         raise FileNotFoundError(f"{path}: no such energy file")
     return energy_from_mapping(reader(path), path)
 

@@ -36,8 +36,7 @@ from ..io.energy_files import load_energy
 from ..io.mask_files import mask_path
 from ..solvers.path import PathResult, solve_path
 from ..solvers.path.api import check_lam_range
-from .inputs import check_outputs, collect_inputs
-from .solve_files import SolveReport, run_file_tasks
+from .solve_files import SolveReport, prepare_outputs, run_file_tasks
 from .task import FAILED, SKIPPED, SOLVED, FileOutcome, describe_error
 
 KIND = "path"
@@ -123,18 +122,17 @@ def path_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
         :class:`~ersm.jobs.solve_files.SolveReport`; per-file failures recorded, not raised.
 
     Raises:
-        ValueError: bad range, ``workers < 1``, or two inputs mapping to one output.
+        ValueError: bad range, ``workers < 1``, or an output overwriting its input (inputs
+            sharing an output are reported per file, as in :func:`~ersm.jobs.solve_files`).
     """
     start = time.perf_counter()
     lam_min, lam_max = check_lam_range(lam_min, lam_max)
-    files = collect_inputs(inputs)
-    out_dir = Path(out_dir)
-    check_outputs(files, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    task = partial(path_file, out_dir=out_dir, lam_min=lam_min, lam_max=lam_max,
+    files, clashing = prepare_outputs(inputs, out_dir)
+    task = partial(path_file, out_dir=Path(out_dir), lam_min=lam_min, lam_max=lam_max,
                    overwrite=overwrite)
-    return run_file_tasks(task, files, out_dir, "ersm path", workers=workers,
-                          scheduler=scheduler, progress=progress, on_error=on_error, start=start)
+    return run_file_tasks(task, files, Path(out_dir), "ersm path", workers=workers,
+                          scheduler=scheduler, progress=progress, on_error=on_error, start=start,
+                          failed=clashing)
 
 
 __all__ = ["load_thresholds", "path_file", "path_files", "save_thresholds"]

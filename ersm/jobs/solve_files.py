@@ -16,10 +16,11 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from ..io.atomic import clean_temporaries, ensure_directory
 from ..io.mask_files import mask_path
 from ..solvers.registry import get_backend
 from .executors import map_unordered
-from .inputs import check_outputs, collect_inputs
+from .inputs import collect_inputs, split_clashes
 from .task import FAILED, SKIPPED, SOLVED, FileOutcome, describe_error, solve_file
 
 
@@ -84,10 +85,16 @@ def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             as it fails.
 
     Returns:
-        :class:`SolveReport`; per-file failures are recorded, never raised.
+        :class:`SolveReport`; per-file failures are recorded, never raised: unreadable
+        files, dangling links, and inputs that would share an output (e.g. ``x.npz``
+        beside ``x.pt``: that pair fails, the rest is solved). Temporary files a killed
+        run left in ``out_dir`` are removed first (do not run two batches into one
+        directory at once).
 
     Raises:
-        ValueError: unknown backend, ``workers < 1``, or two inputs mapping to one output.
+        ValueError: unknown backend, ``workers < 1``, or an output that would overwrite
+            its input.
+        OSError: ``out_dir`` cannot be created (the message says why).
         ImportError: the backend's or Dask's optional dependencies are missing.
     """
     start = time.perf_counter()
@@ -95,25 +102,42 @@ def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     if not spec.is_available:
         raise ImportError(f"backend {backend!r} needs {list(spec.requires)}: "
                           f"pip install 'ersm[{spec.extra}]'")
-    files = collect_inputs(inputs)
-    out_dir = Path(out_dir)
-    check_outputs(files, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    task = partial(solve_file, out_dir=out_dir, backend=backend, overwrite=overwrite)
-    return run_file_tasks(task, files, out_dir, f"ersm solve ({backend})", workers=workers,
-                          scheduler=scheduler, progress=progress, on_error=on_error,
-                          start=start)
+    files, clashing = prepare_outputs(inputs, out_dir)
+    task = partial(solve_file, out_dir=Path(out_dir), backend=backend, overwrite=overwrite)
+    return run_file_tasks(task, files, Path(out_dir), f"ersm solve ({backend})",
+                          workers=workers, scheduler=scheduler, progress=progress,
+                          on_error=on_error, start=start, failed=clashing)
+
+
+def prepare_outputs(inputs: Sequence[str | os.PathLike],
+                    out_dir: str | os.PathLike) -> tuple[list[Path], dict[Path, str]]:
+    """The shared start of file jobs: expand ``inputs``, set clashing ones aside, create
+    ``out_dir`` and remove what a killed run's atomic writes left there.
+
+    Returns:
+        ``(files to run, input -> message of the inputs that cannot run)``.
+    """
+    files, clashing = split_clashes(collect_inputs(inputs), Path(out_dir))
+    ensure_directory(out_dir)
+    clean_temporaries(out_dir)
+    return files, clashing
 
 
 def run_file_tasks(task: Callable[[Path], FileOutcome], files: Sequence[Path],
                    out_dir: Path, desc: str, workers: int = 1, scheduler: Any = None,
                    progress: bool = True, on_error: Callable[[Path, str], None] | None = None,
-                   start: float | None = None) -> SolveReport:
+                   start: float | None = None,
+                   failed: dict[Path, str] | None = None) -> SolveReport:
     """Run a per-file ``task`` (picklable, returns a :class:`FileOutcome`) over ``files``
     in-process, in a pool or on Dask, with a progress bar; the shared loop of
-    :func:`solve_files` and other file jobs (e.g. ``ersm path``)."""
+    :func:`solve_files` and other file jobs (e.g. ``ersm path``). ``failed`` (input ->
+    message) are inputs that failed before running; they are reported first."""
     start = time.perf_counter() if start is None else start
     report = SolveReport()
+    for path, message in (failed or {}).items():
+        report.add(FileOutcome(path, mask_path(out_dir, path), FAILED, message))
+        if on_error is not None:
+            on_error(path, message)
     with tqdm(total=len(files), unit="file", disable=None if progress else True,
               desc=desc) as bar:
         for path, result in map_unordered(task, files, workers=workers, scheduler=scheduler):

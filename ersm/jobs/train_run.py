@@ -86,10 +86,13 @@ def train_run(given: Mapping[str, Any], out: str | os.PathLike, resume: bool = F
     Returns:
         :class:`TrainOutcome`.
     """
+    from ..io.atomic import clean_temporaries
     from ..train.loop import train
 
     set_torch_threads(threads)
     config, resumed = resolve_train_config(given, out, resume, recipe)
+    if resume and os.environ.get("RANK", "0") == "0":  # rank 0 is the only writer
+        clean_temporaries(config.out)
     history = train(config, resume=resumed, progress=progress)
     return TrainOutcome(config, history, resumed)
 

@@ -22,6 +22,11 @@ from ..nets.classifier import build_model
 from .config import TrainConfig, load_config
 
 CHECKPOINT_FILE = "checkpoint.pt"
+REQUIRED_KEYS: tuple[str, ...] = ("epoch", "model")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable (truncated, not a torch file, holds code) or malformed."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -53,11 +58,30 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint on the CPU (``weights_only=True``: tensors and plain values only)."""
+    """Read a checkpoint on the CPU (``weights_only=True``: tensors and plain values only).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: (a ``ValueError``) truncated or foreign file, a pickle that would
+            run code, or not a dict with ``epoch`` and ``model``; the message names ``path``.
+    """
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
+            AttributeError, ImportError, IndexError, KeyError, UnicodeDecodeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
+                              f"{first})") from exc
+    if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path}: not an ersm checkpoint (expected a dict with keys "
+                              f"{list(REQUIRED_KEYS)}, found {found})")
+    return state
 
 
 def load_trained(run: str | os.PathLike,
@@ -66,13 +90,19 @@ def load_trained(run: str | os.PathLike,
 
     Raises:
         FileNotFoundError: no config or checkpoint in ``run``.
+        CheckpointError: the checkpoint is unreadable or does not fit the config's model.
     """
     config = load_config(run)
-    state = load_checkpoint(Path(run) / CHECKPOINT_FILE)
+    path = Path(run) / CHECKPOINT_FILE
+    state = load_checkpoint(path)
     model = build_model(**{**config.model_args(), "weights": None})
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: its weights do not fit the run's model ({first})") from exc
     return config, model.to(device).eval()
 
 
-__all__ = ["CHECKPOINT_FILE", "load_checkpoint", "load_trained", "rng_state", "save_checkpoint",
-           "set_rng_state"]
+__all__ = ["CHECKPOINT_FILE", "CheckpointError", "load_checkpoint", "load_trained", "rng_state",
+           "save_checkpoint", "set_rng_state"]

@@ -132,11 +132,12 @@ def test_collect_inputs_sorted_and_filtered(tmp_path):
     assert [p.name for p in files] == ["e0.npz", "e0.pt", "e1.pt", "extra.npz"]
 
 
-def test_exception_two_inputs_one_output(tmp_path):
-    a = write_energies(tmp_path / "a", count=1)
+def test_two_inputs_one_output_fail_alone(tmp_path):
+    a = write_energies(tmp_path / "a", count=2)
     b = write_energies(tmp_path / "b", count=1, suffix=".pt")
-    with pytest.raises(ValueError, match=r"would all be written to .*e0\.npz"):
-        solve_files(a + b, tmp_path / "out", backend=BACKEND, progress=False)
+    report = solve_files(a + b, tmp_path / "out", backend=BACKEND, progress=False)
+    assert sorted(report.failed) == sorted([a[0], b[0]]) and report.solved == [a[1]]
+    assert all("would all be written to" in m and "e0.npz" in m for m in report.failed.values())
 
 
 def test_exception_output_would_overwrite_input(energy_dir):

@@ -54,7 +54,12 @@ total size of all cuts). There are at most ``2·(#breakpoints)`` cuts; in the wo
 the depth is the number of breakpoints (``O(n)`` cuts of ``O(n)`` size, like KBR), in
 practice the contracted pieces shrink quickly and most tokens end as isolated singletons
 or small components. Exact sums cost ``O(length of the expansion)`` per term, ``O(1)``
-on ordinary data.
+on ordinary data. Measured (``bench/bench_path.py``): each token takes part in ~5 cuts
+and BK at a piece's critical λ is 78–99 % of the time; the whole path costs 8–25× one
+cut on 64-map batches. Every cut starts cold: a warm start of the children from the
+parent's flow (exactly rescaled by integer factors) was measured at no gain, because
+BK's warm start re-roots its trees at every node with a non-zero terminal residual,
+which at a critical λ is nearly every node.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ class BackendSpec:
             Receives validated, C-contiguous NumPy arrays and never validates.
         exact: returns a global minimiser (of the float64 energy).
         quantised: exact only on inputs that scale exactly to int32 (else approximate).
+        canonical: an exact backend that returns the canonical minimiser on ties (the
+            union of all minimisers, as the graph cut does), not just some minimiser.
         differentiable: returns a differentiable relaxed mask ``q`` (torch).
         needs_submodular: refuses negative pairwise weights.
         requires: importable modules needed (optional extras).
@@ -43,6 +45,7 @@ class BackendSpec:
     run: Callable[..., dict]
     exact: bool = False
     quantised: bool = False
+    canonical: bool = False
     differentiable: bool = False
     needs_submodular: bool = False
     requires: tuple[str, ...] = ()
@@ -66,8 +69,9 @@ def register(spec: BackendSpec) -> BackendSpec:
 
     ``spec.defaults`` is filled from ``spec.run``'s signature when empty.
     """
-    if not spec.defaults:
-        spec = replace(spec, defaults=signature_defaults(spec.run))
+    defaults = signature_defaults(spec.run)
+    if defaults and not spec.defaults:  # a spec already filled in registers unchanged
+        spec = replace(spec, defaults=defaults)
     _REGISTRY[spec.name] = spec
     return spec
 

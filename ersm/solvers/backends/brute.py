@@ -50,6 +50,6 @@ def _run(unary: np.ndarray, pairwise: np.ndarray) -> dict:
 
 
 SPEC = register(BackendSpec(
-    name="brute", run=_run, exact=True, needs_submodular=False, max_tokens=MAX_TOKENS,
+    name="brute", run=_run, exact=True, canonical=True, needs_submodular=False, max_tokens=MAX_TOKENS,
     description="exhaustive search over all masks (H*W <= 20); test oracle",
 ))

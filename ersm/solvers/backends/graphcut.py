@@ -51,6 +51,6 @@ def _run(unary: np.ndarray, pairwise: np.ndarray, keep_state: bool = False,
 
 
 SPEC = register(BackendSpec(
-    name="graphcut", run=_run, exact=True, needs_submodular=True,
+    name="graphcut", run=_run, exact=True, canonical=True, needs_submodular=True,
     description="exact Boykov-Kolmogorov min-cut on grid graphs, Numba, float64, batch-parallel",
 ))

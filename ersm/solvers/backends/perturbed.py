@@ -154,7 +154,7 @@ def perturbed_mask(unary: Any, pairwise: Any, samples: int = 8, noise: float = 1
 
 
 SPEC = register_native(
-    "perturbed", perturbed_mask, exact=True, needs_submodular=True,
+    "perturbed", perturbed_mask, exact=True, canonical=True, needs_submodular=True,
     description="exact graph cut; perturb-and-MAP samples with implicit-MLE gradients to "
                 "unary and pairwise",
 )

@@ -123,6 +123,6 @@ def _run(unary: np.ndarray, pairwise: np.ndarray) -> dict:
 
 
 SPEC = register(BackendSpec(
-    name="reference", run=_run, exact=True, needs_submodular=True, max_tokens=MAX_TOKENS,
+    name="reference", run=_run, exact=True, canonical=True, needs_submodular=True, max_tokens=MAX_TOKENS,
     description="pure-Python Dinic max-flow in exact integers (any float64 input; small grids)",
 ))

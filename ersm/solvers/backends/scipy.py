@@ -61,6 +61,6 @@ def _run(unary: np.ndarray, pairwise: np.ndarray) -> dict:
 
 
 SPEC = register(BackendSpec(
-    name="scipy", run=_run, exact=True, quantised=True, needs_submodular=True,
+    name="scipy", run=_run, exact=True, canonical=True, quantised=True, needs_submodular=True,
     description="scipy.sparse.csgraph.maximum_flow (int32, lossless power-of-two scaling only)",
 ))

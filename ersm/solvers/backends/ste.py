@@ -63,7 +63,7 @@ def ste_mask(unary: Any, pairwise: Any, surrogate: str = "sigmoid",
 
 
 SPEC = register_native(
-    "ste", ste_mask, exact=True, needs_submodular=True,
+    "ste", ste_mask, exact=True, canonical=True, needs_submodular=True,
     description="exact graph-cut forward, straight-through gradient of a sigmoid or "
                 "mean-field surrogate",
 )

@@ -16,9 +16,8 @@ from torch import nn
 
 from ..solvers.api import solve
 from ..solvers.path import PathResult, solve_path
-from . import metrics
 from .batches import Batch, Keeper, Means, display_images
-from .metrics import BatchContext, Draws
+from .metrics import BatchContext, Draws, update_all
 from .metrics.accuracy import add_accuracy
 from .metrics.faithfulness import add_curves, curve_setup
 from .metrics.localization import add_localization
@@ -67,7 +66,7 @@ def evaluate_batch(model: nn.Module, batch: Batch, grid: tuple[int, int], draws:
     path = None if model.layer is None else solve_path(p.energy)
     scores = ranking_scores(model, p, batch.labels, solved,
                             [r[batch.index] for r in draws.random], settings.attributions, path)
-    metrics.update_all(found.means, BatchContext(model, p, batch, grid, scores, solved, draws,
+    update_all(found.means, BatchContext(model, p, batch, grid, scores, solved, draws,
                                                  settings, path))
     if solved is not None:
         found.landscape.add(batch.index, unary=p.unary, pairwise=p.pairwise, mask=solved)

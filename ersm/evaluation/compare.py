@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic import atomic_write_text
-from . import figures, metrics, report
+from .figures import compare_auc_figure, compare_bars_figure, compare_panels_figure
+from .metrics import bar_keys, owner, versions
+from .report import compare_report
 from .evaluate import (FORMAT_VERSION, METRICS_FILE, PANELS_FILE, EvalSettings, evaluate_run,
                        load_metrics, run_fingerprint)
 from .rankings import ranking_names
 
-BAR_KEYS: tuple[str, ...] = metrics.bar_keys()
+BAR_KEYS: tuple[str, ...] = bar_keys()
 """Keys of ``compare_metrics.png``: every registered metric's ``bars``, at import
 (:func:`ersm.evaluation.metrics.bar_keys` is current)."""
 
@@ -56,7 +58,7 @@ def cached_result(out: Path, run: str | os.PathLike, data: str | os.PathLike,
     result = load_metrics(out)
     meta = result.get("meta", {})
     same = (meta.get("format_version") == FORMAT_VERSION
-            and meta.get("metric_versions") == metrics.versions()
+            and meta.get("metric_versions") == versions()
             and {k: meta.get(k) for k in ("run", "size", "mtime_ns")} == run_fingerprint(run)
             and meta.get("data") == str(Path(data).resolve())
             and meta.get("settings") == settings.to_dict())
@@ -95,7 +97,7 @@ def compare_runs(runs: Sequence[str | os.PathLike], data: str | os.PathLike,
         with np.load(sub / PANELS_FILE) as stored:
             panels[name] = dict(stored)
     files = compare_figures(results, panels, out)
-    atomic_write_text(out / "report.md", report.compare_report(results, files, title))
+    atomic_write_text(out / "report.md", compare_report(results, files, title))
     atomic_write_text(out / METRICS_FILE,
                       json.dumps({"runs": results}, indent=2, sort_keys=True) + "\n")
     return {"runs": results, "files": files}
@@ -108,20 +110,19 @@ def compare_figures(results: dict[str, dict[str, Any]], panels: dict[str, dict[s
     first = next(iter(results.values()))["meta"]
     modes, kinds = first["settings"]["modes"], first["settings"]["curves"]
     out.mkdir(parents=True, exist_ok=True)
-    keys = metrics.bar_keys()
+    keys = bar_keys()
     arrows = {True: " ↑", False: " ↓", None: ""}
-    labels = [key + arrows[getattr(metrics.owner(key), "better", lambda _k: None)(key)]
+    labels = [key + arrows[getattr(owner(key), "better", lambda _k: None)(key)]
               for key in keys]
-    files = {"auc": figures.compare_auc_figure(values, kinds, modes,
-                                               ranking_names(first["settings"]),
-                                               out / "compare_auc.png", "AUC by ranking").name,
-             "metrics": figures.compare_bars_figure(values, keys, out / "compare_metrics.png",
-                                                    "accuracy, IoU, occlusion, sparsity",
-                                                    ylabel="fraction of images / tokens",
-                                                    labels=labels).name}
+    files = {"auc": compare_auc_figure(values, kinds, modes, ranking_names(first["settings"]),
+                                       out / "compare_auc.png", "AUC by ranking").name,
+             "metrics": compare_bars_figure(values, keys, out / "compare_metrics.png",
+                                            "accuracy, IoU, occlusion, sparsity",
+                                            ylabel="fraction of images / tokens",
+                                            labels=labels).name}
     if all(len(p.get("image", [])) for p in panels.values()):
-        files["masks"] = figures.compare_panels_figure(panels, out / "compare_masks.png",
-                                                       first["classes"]).name
+        files["masks"] = compare_panels_figure(panels, out / "compare_masks.png",
+                                               first["classes"]).name
     return files
 
 

@@ -25,7 +25,9 @@ from ..core.optional import require
 from ..energy.grid import GridEnergy
 from ..io.atomic import atomic_save_npz, atomic_write_text
 from ..train.checkpoint import CHECKPOINT_FILE, load_trained
-from . import figures, metrics, report
+from .figures import run_figures
+from .metrics import RunContext, compute_all, versions
+from .report import run_report
 from .batch_metrics import Draws, Found, evaluate_batch
 from .batches import Keeper, Means, background_lookup, iterate, open_eval_split, split_size
 from .landscape import keep_cost_path, neighbourhood, sweep
@@ -81,8 +83,8 @@ def scalar_results(means: Means, has_layer: bool, settings: EvalSettings, tokens
         ValueError: a key was accumulated that no metric reports
             (:func:`~ersm.evaluation.metrics.compute_all`).
     """
-    return metrics.compute_all(means, metrics.RunContext(settings, has_layer, tokens, model,
-                                                         sample, baseline_accuracy))
+    return compute_all(means, RunContext(settings, has_layer, tokens, model, sample,
+                                         baseline_accuracy))
 
 
 def run_fingerprint(run: str | os.PathLike) -> dict[str, Any]:
@@ -156,7 +158,7 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, out: str | os.
     curves = curve_results(found.means, settings, tokens)[1]
     histogram = found.means.sums.get("histogram.keep_prob", np.zeros(0))
     result = {"meta": {"format_version": FORMAT_VERSION, **run_fingerprint(run),
-                       "metric_versions": metrics.versions(),
+                       "metric_versions": versions(),
                        "name": Path(run).name, "model": config.model,
                        "backbone": config.backbone,
                        "train_backend": getattr(model.layer, "backend", None),
@@ -179,8 +181,8 @@ def write_report(result: dict[str, Any], panels: dict[str, np.ndarray],
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_save_npz(out / PANELS_FILE, **panels)
-    files = figures.run_figures(result, panels, out)
-    atomic_write_text(out / "report.md", report.run_report(result, files))
+    files = run_figures(result, panels, out)
+    atomic_write_text(out / "report.md", run_report(result, files))
     atomic_write_text(out / METRICS_FILE, json.dumps(result, indent=2, sort_keys=True) + "\n")
     return out
 

@@ -58,7 +58,7 @@ def ranking_names(settings: object = None) -> tuple[str, ...]:
 
     Example:
         >>> ranking_names({"attributions": ["saliency"]})[-2:]
-        ('mask', 'saliency')
+        ('path', 'saliency')
     """
     if settings is None:
         return RANKINGS

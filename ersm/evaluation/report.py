@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import metrics as registry
+from .metrics import headline_keys, sections
 from .metrics.faithfulness import NOTES, auc_table
 from .tables import auc_cell, fmt, md_table
 
@@ -40,7 +40,7 @@ def run_report(result: Mapping[str, Any], files: Mapping[str, str]) -> str:
             f"grid {meta['token_grid'][0]}×{meta['token_grid'][1]}; solved masks: "
             f"`{s['backend']}`; {s['seeds']} random seeds, {s['steps']} steps, fills "
             f"feature=`{s['feature_fill']}`, pixel=`{s['pixel_fill']}`.\n")
-    parts = [head] + [_section(title, body) for title, body in registry.sections(m, s)]
+    parts = [head] + [_section(title, body) for title, body in sections(m, s)]
     if result.get("landscape"):
         parts.append(_section("Energy landscape", md_table(
             ["image", "solved energy", "kept tokens", "min random", "min flipped",
@@ -52,7 +52,7 @@ def run_report(result: Mapping[str, Any], files: Mapping[str, str]) -> str:
     return "\n".join(parts)
 
 
-HEADLINE: tuple[str, ...] = registry.headline_keys()
+HEADLINE: tuple[str, ...] = headline_keys()
 """Metrics of the short comparison table (present ones only): every registered metric's
 ``headline`` keys, at import (:func:`ersm.evaluation.metrics.headline_keys` is current)."""
 
@@ -74,7 +74,7 @@ def compare_report(results: Mapping[str, Mapping[str, Any]], files: Mapping[str,
     keys: list[str] = []
     for r in results.values():
         keys += [k for k in r["metrics"] if k not in keys and not k.endswith("_std")]
-    headline = [k for k in registry.headline_keys() if k in keys]
+    headline = [k for k in headline_keys() if k in keys]
     return "\n".join([f"# {title}\n", runs, _section("Headline", compare_table(results, headline)),
                       _section("All metrics", compare_table(results, sorted(keys))),
                       NOTES, _section("Figures", "".join(f"![{k}]({v})\n\n"

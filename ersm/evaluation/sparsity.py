@@ -26,7 +26,7 @@ def bernoulli_entropy(p: torch.Tensor) -> torch.Tensor:
         [0.0, 0.693..., 0.0]
     """
     p = p.double()
-    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p))
+    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p)) + 0.0  # no -0.0
 
 
 def sparsity_stats(keep_prob: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -2,8 +2,11 @@
 
 One module per metric family, all batched over a split:
 
+- :mod:`~ersm.evaluation.metrics`: the metric registry (one module per metric: keys,
+  computation, report section, compare bars);
 - :mod:`~ersm.evaluation.rankings`: token importance orders (``energy``, ``magnitude``,
-  ``random``, ``gradcam``, ``mask``);
+  ``random``, ``gradcam``, ``mask``, ``path``; Captum's with ``attributions``);
+- :mod:`~ersm.evaluation.attribution`: rankings of any ``nn.Module`` at a target layer;
 - :mod:`~ersm.evaluation.deletion`: deletion / insertion (= pruning, mirrored) curves and their AUC,
   in feature or pixel space;
 - :mod:`~ersm.evaluation.localization`: IoU and pointing game against object masks;

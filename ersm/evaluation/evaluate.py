@@ -129,9 +129,10 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, out: str | os.
         "edges": bin edges}, "landscape": per-image energy-landscape data}``. Metric keys:
         ``accuracy[.solved|.baseline|.background_match|.background_mismatch]``,
         ``{deletion,insertion}_auc.{feature,pixel}.{energy,magnitude,random,
-        gradcam,mask}`` (+ ``….random_std``), ``iou.{solved,learned}``,
+        gradcam,mask,path}`` (+ ``….random_std``; + the ``attributions``), ``iou.{solved,learned}``,
         ``iou.solved_matched``, ``pointing_game.<ranking>``, ``iou_topk.<ranking>``, ``sparsity.*``,
-        ``occlusion.*``, ``cost.*``.
+        ``occlusion.*``, ``cost.*`` — every key of the registered metrics
+        (:mod:`ersm.evaluation.metrics`).
     """
     settings = settings or EvalSettings()
     if settings.attributions:

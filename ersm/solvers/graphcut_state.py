@@ -23,7 +23,7 @@ class GraphCutState:
         unary: ``(B, H, W)`` float64 copy of the solved energy's unaries.
         pairwise: ``(B, K, H, W)`` float64 copy of its pairwise weights.
         res: ``(B, (H+2)*(W+2)*2K)`` float64 grid-arc residuals in the kernel's padded
-            layout (see :mod:`ersm.solvers._bk_kernel`).
+            layout (see :mod:`ersm.solvers.kernels.bk`).
         tr: ``(B, (H+2)*(W+2))`` float64 signed terminal residuals (same layout).
         shape: ``(B, H, W)`` of the solved (batched) energy.
         connectivity: 4 or 8.

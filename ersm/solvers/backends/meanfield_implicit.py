@@ -108,7 +108,7 @@ def meanfield_implicit(unary: Any, pairwise: Any, iters: int = 200, temperature:
         unary: ``(B, H, W)`` float tensor θ, any device, may require grad.
         pairwise: ``(B, K, H, W)`` tensor, same dtype and device, may require grad.
         iters, temperature, damping, tol, schedule: the mean-field forward options (see
-            :func:`ersm.solvers.meanfield._common.check_options`); defaults run to a tight
+            :func:`ersm.solvers.kernels.meanfield._common.check_options`); defaults run to a tight
             fixed point.
         init: ``(B, H, W)`` or ``(H, W)`` warm start in ``[0, 1]`` (default 0.5); the
             gradient does not flow to it (a fixed point does not depend on it locally).

@@ -2,7 +2,7 @@
 
 Written for clarity, not speed: the neighbour field is rebuilt from the edge channels of
 :mod:`ersm.energy.offsets` for every colour class. Semantics are described in
-:mod:`ersm.solvers.meanfield._common`.
+:mod:`ersm.solvers.kernels.meanfield._common`.
 """
 
 from __future__ import annotations

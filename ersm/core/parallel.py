@@ -47,6 +47,12 @@ def num_threads() -> int:
     ``ERSM_NUM_THREADS`` override the default)."""
     if _OVERRIDE is not None:
         return _OVERRIDE
+    return default_num_threads()
+
+
+def default_num_threads() -> int:
+    """The thread count from the environment alone (``ERSM_NUM_THREADS``, then
+    ``NUMBA_NUM_THREADS``, then the CPUs this process may use)."""
     for var in ("ERSM_NUM_THREADS", "NUMBA_NUM_THREADS"):
         value = os.environ.get(var)
         if value and value.isdigit() and int(value) > 0:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..solvers.result import SolveResult
 from ._host import host_array
-from .atomic import atomic_save_npz
+from .atomic import atomic_write
 
 KEYS: tuple[str, ...] = ("mask", "energy", "backend")
 
@@ -55,19 +55,22 @@ def mask_path(out_dir: str | os.PathLike, input_path: str | os.PathLike) -> Path
     return Path(out_dir) / f"{Path(input_path).stem}.npz"
 
 
-def save_mask(path: str | os.PathLike, result: SolveResult) -> Path:
+def save_mask(path: str | os.PathLike, result: SolveResult, durable: bool = True) -> Path:
     """Write ``result`` (mask, energy, backend) to ``path`` atomically.
 
     Args:
         path: destination ``.npz``.
         result: from :func:`ersm.solve`; NumPy or torch arrays (stored as NumPy).
+        durable: fsync it (see :func:`~ersm.io.atomic.atomic_write`); batch jobs pass
+            False and sync once at the end.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    return atomic_save_npz(path, mask=host_array(result.mask, bool),
-                           energy=host_array(result.energy, np.float64),
-                           backend=np.asarray(result.backend))
+    arrays = {"mask": host_array(result.mask, bool),
+              "energy": host_array(result.energy, np.float64),
+              "backend": np.asarray(result.backend)}
+    return atomic_write(path, lambda f: np.savez(f, **arrays), durable=durable)
 
 
 def _check(content: MaskFile, path: Path) -> MaskFile:

@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -55,23 +55,121 @@ def map_serial(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R 
             yield item, exc
 
 
+CHUNKS_PER_WORKER = 8
+"""Pool and Dask tasks are chunks of items: about this many per worker (at most
+:data:`MAX_CHUNK` items each), so a task's overhead (pickling, scheduling, a result
+round trip) is paid per chunk, not per item, while workers still balance uneven items."""
+MAX_CHUNK = 64
+
+
+def chunked(items: Sequence[T], workers: int) -> list[list[T]]:
+    """``items`` split in order into chunks for ``workers`` (see :data:`CHUNKS_PER_WORKER`).
+
+    Example:
+        >>> [len(c) for c in chunked(list(range(10)), 1)]
+        [2, 2, 2, 2, 2]
+    """
+    size = max(1, min(MAX_CHUNK, -(-len(items) // (workers * CHUNKS_PER_WORKER))))
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def run_chunk(fn: Callable[[T], R], chunk: Sequence[T],
+              threads: int | None = None) -> list[R | BaseException]:
+    """``fn`` on each item of ``chunk`` (exceptions returned in place of results), in a
+    worker whose batch kernels use ``threads`` threads (None: as the worker is set up)."""
+    if threads is not None:
+        from ..core import parallel
+
+        if parallel.num_threads() != threads:
+            parallel.set_num_threads(threads)
+    results: list[R | BaseException] = []
+    for item in chunk:
+        try:
+            results.append(fn(item))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+def threads_per_worker(workers: int) -> int:
+    """Kernel threads for each of ``workers`` local processes: the CPUs shared out, >= 1."""
+    from ..core import parallel
+
+    return max(1, parallel.default_num_threads() // workers)
+
+
+@contextmanager
+def _workers_skip_main(fn: Callable[..., Any]) -> Iterator[None]:
+    """While workers are spawned, hide where ``__main__`` came from, so they do not run the
+    main program again (``ersm``'s command line imports torch: seconds per worker). Only
+    when ``fn`` does not live in ``__main__`` (then the workers need it)."""
+    main = sys.modules.get("__main__")
+    target = getattr(fn, "func", fn)
+    if main is None or getattr(target, "__module__", "__main__") == "__main__":
+        yield
+        return
+    missing = object()
+    saved = {name: main.__dict__.get(name, missing) for name in ("__spec__", "__file__")}
+    main.__spec__ = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                main.__dict__.pop(name, None)
+            else:
+                main.__dict__[name] = value
+
+
 def map_processes(fn: Callable[[T], R], items: Sequence[T],
                   workers: int) -> Iterator[tuple[T, R | BaseException]]:
-    """Run ``fn`` in a local pool of ``workers`` processes (``spawn``: safe with Numba threads).
+    """Run ``fn`` on ``workers`` processes: this one and a pool of ``workers - 1`` others
+    (``spawn``: safe with Numba threads).
 
+    Items go in chunks (:func:`chunked`): the pool takes them from the front, this process
+    from the back, so it does useful work while the pool's processes start (importing
+    ersm and loading the compiled kernels costs each new process about a second, as much
+    as hundreds of small files). Every process's kernels get their share of the CPUs
+    (:func:`threads_per_worker`: one each when there are as many workers as CPUs).
     Pending tasks are cancelled if the consumer stops early (e.g. Ctrl-C).
     """
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+    from ..core import parallel
+
+    threads = threads_per_worker(workers)
+    chunks = chunked(items, workers)
+    saved_threads = parallel._OVERRIDE
+    with ProcessPoolExecutor(max_workers=workers - 1,
+                             mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
-        futures = {pool.submit(fn, item): item for item in items}
+        with _workers_skip_main(fn):
+            futures = [pool.submit(run_chunk, fn, chunk) for chunk in chunks]
+        by_future = dict(zip(futures, chunks))
         try:
-            for future in as_completed(futures):
-                exc = future.exception()
-                yield futures[future], exc if exc is not None else future.result()
+            parallel.set_num_threads(threads)
+            left = list(futures)
+            while left:
+                done = [f for f in left if f.done()]
+                for future in done:
+                    left.remove(future)
+                    yield from _chunk_results(future, by_future[future])
+                stolen = next((f for f in reversed(left) if f.cancel()), None)
+                if stolen is not None:  # still queued: run it here
+                    left.remove(stolen)
+                    yield from zip(by_future[stolen], run_chunk(fn, by_future[stolen]))
+                elif left and not done:
+                    wait(left, return_when=FIRST_COMPLETED)
         finally:
+            parallel.set_num_threads(saved_threads)
             for future in futures:
                 future.cancel()
+
+
+def _chunk_results(future: Any, chunk: list[T]) -> Iterator[tuple[T, Any]]:
+    if future.cancelled():
+        return
+    exc = future.exception()
+    yield from zip(chunk, [exc] * len(chunk) if exc is not None else future.result())
 
 
 @contextmanager
@@ -106,14 +204,20 @@ def map_dask(fn: Callable[[T], R], items: Sequence[T], scheduler: Any,
     """
     distributed = require("dask.distributed", extra="dist")
     with dask_client(scheduler, workers) as client:
-        futures = client.map(fn, list(items), pure=False)
-        by_key = {future.key: item for future, item in zip(futures, items)}
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
+        threads = threads_per_worker(workers) if scheduler == LOCAL else None
+        chunks = chunked(list(items), n_workers)
+        futures = client.map(run_chunk, [fn] * len(chunks), chunks, [threads] * len(chunks),
+                             pure=False)
+        by_key = {future.key: chunk for future, chunk in zip(futures, chunks)}
         try:
             for future in distributed.as_completed(futures):
+                chunk = by_key[future.key]
                 try:
-                    yield by_key[future.key], future.result()
+                    results = future.result()
                 except Exception as exc:
-                    yield by_key[future.key], exc
+                    results = [exc] * len(chunk)
+                yield from zip(chunk, results)
                 future.release()
         finally:
             client.cancel([f for f in futures if not f.done()])

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from ..io.atomic import clean_temporaries, ensure_directory
+from ..io.atomic import clean_temporaries, ensure_directory, sync_directory
 from ..io.mask_files import mask_path
 from ..solvers.registry import get_backend
 from .executors import map_unordered
@@ -147,6 +147,7 @@ def run_file_tasks(task: Callable[[Path], FileOutcome], files: Sequence[Path],
             if result.status == FAILED and on_error is not None:
                 on_error(path, result.message)
             bar.update()
+    sync_directory(out_dir)  # the tasks' writes are atomic but not fsynced one by one
     report.solved.sort()
     report.skipped.sort()
     report.failed = dict(sorted(report.failed.items()))

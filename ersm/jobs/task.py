@@ -73,7 +73,9 @@ def solve_file(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     if not overwrite and is_done(input_path, output, backend):
         return FileOutcome(input_path, output, SKIPPED, seconds=time.perf_counter() - start)
     try:
-        save_mask(output, solve(load_energy(input_path), backend=backend))
+        # not fsynced one by one: the batch syncs once at its end (run_file_tasks), and
+        # a file torn by a power loss fails validation and is solved again on resume
+        save_mask(output, solve(load_energy(input_path), backend=backend), durable=False)
     except Exception as exc:  # reported per file; the batch goes on
         return FileOutcome(input_path, output, FAILED, describe_error(exc),
                            time.perf_counter() - start)

@@ -1,0 +1,76 @@
+"""``ersm solve`` on many small files: ``--workers 2`` against ``--workers 1`` (whole process).
+
+Writes N random 4-connected energies of S² (``ersm.testing.random_grid_energy``) once, then
+runs ``python -m ersm solve DIR -o OUT -q --workers W`` in turn for W = 1 and 2 (A B A B …,
+fresh OUT each time, so every file is solved), and prints the wall-time medians and the
+median of the pairwise ratios. Target (issue 14.10): workers 2 ≥ 1.2× faster than 1 on
+2000 files of 28² on 2 cores. Usage::
+
+    python bench/bench_solve_files.py                 # 2000 files of 28², 3 pairs
+    python bench/bench_solve_files.py --n 200 --repeats 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ersm.io import save_energy
+from ersm.testing import random_grid_energy
+
+
+def write_inputs(directory: Path, n: int, size: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        save_energy(directory / f"e{i:05d}.npz",
+                    random_grid_energy(batch=1, height=size, width=size, seed=i))
+
+
+def run_once(inputs: Path, out: Path, workers: int, backend: str) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ersm", "solve", str(inputs), "-o", str(out), "-q",
+                    "--workers", str(workers), "--backend", backend], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backend", default="graphcut")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-solve-"))
+    try:
+        write_inputs(root / "in", args.n, args.size)
+        run_once(root / "in", root / "warm", 1, args.backend)  # Numba cache warm
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for _ in range(args.repeats):
+            for workers in (1, 2):
+                times[workers].append(run_once(root / "in", root / f"out{workers}", workers,
+                                               args.backend))
+        ratios = [a / b for a, b in zip(times[1], times[2])]
+        print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+        print(f"{args.n} files of {args.size}², backend {args.backend}, {args.repeats} pairs")
+        for workers, values in times.items():
+            print(f"--workers {workers}: median {statistics.median(values):.2f} s "
+                  f"({', '.join(f'{v:.2f}' for v in values)})")
+        print(f"speed-up workers 2 / 1: median {statistics.median(ratios):.2f}x")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

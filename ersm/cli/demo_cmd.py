@@ -31,6 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="story: synthetic images, train + test (default: 800)")
     p.add_argument("--epochs", type=int, default=10, help="story: epochs per model (default: 10)")
     p.add_argument("--seed", type=int, default=0, help="story: data and training seed")
+    p.add_argument("--keep-ratio", type=float, default=0.15,
+                   help="story: keep budget of the MRF layer and of the solved masks "
+                        "(default: 0.15)")
     p.add_argument("--threads", type=int, help="story: torch CPU threads")
     p.add_argument("--quiet", "-q", action="store_true", help="story: no progress bars")
     p.set_defaults(run=run)
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
             set_torch_threads(args.threads)
             result = run_story(args.out, n=args.n, epochs=args.epochs, seed=args.seed,
                                image=args.image, size=args.size, gamma=args.gamma,
-                               backend=args.backend, progress=not args.quiet)
+                               backend=args.backend, progress=not args.quiet,
+                               keep_ratio=args.keep_ratio)
     except (ValueError, ImportError) as exc:
         print(f"ersm demo: error: {exc}", file=sys.stderr)
         return 2

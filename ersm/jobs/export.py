@@ -41,7 +41,8 @@ MASK_KEYS: tuple[str, ...] = ("paths", "label", "pred", "unary", "pairwise", "ke
 def export_masks(run: str | os.PathLike, data_dir: str | os.PathLike, split: str = "test",
                  out_file: str | os.PathLike = "masks.npz", backend: str | None = None,
                  batch_size: int = 32, pairwise_weight: float | None = None,
-                 device: str = "cpu", keep_ratio: float | None = None) -> dict[str, np.ndarray]:
+                 device: str = "cpu", keep_ratio: float | None = None,
+                 limit: int | None = None) -> dict[str, np.ndarray]:
     """Run a trained model over a split and write its masks to an ``.npz`` atomically.
 
     Args:
@@ -56,6 +57,7 @@ def export_masks(run: str | os.PathLike, data_dir: str | os.PathLike, split: str
         device: torch device.
         keep_ratio: ``r`` for exact masks of that size (default: the run's
             ``layer_kwargs["keep_ratio"]``, else the plain solve).
+        limit: at most this many images, spread evenly over the split (None: all).
 
     Returns:
         the arrays written, for ``N`` images on an ``h × w`` token grid with ``K`` edge
@@ -78,13 +80,16 @@ def export_masks(run: str | os.PathLike, data_dir: str | os.PathLike, split: str
     ratio = check_keep_ratio(keep_ratio if keep_ratio is not None
                              else config.layer_kwargs.get("keep_ratio"))
     dataset = open_split(data_dir, split, config.image_size, config.layout, config.classes)
+    order = np.arange(len(dataset))
+    if limit is not None and limit < len(order):
+        order = np.unique(np.linspace(0, len(order) - 1, max(limit, 0)).round().astype(int))
     chunks: dict[str, list] = {key: [] for key in MASK_KEYS if key != "classes"}
     extra = () if ratio is None else (("mask_topk",) if isinstance(layer, ERSMLayer)
                                       else ("pred_learned",))
     chunks.update({key: [] for key in extra})
     with torch.no_grad():
-        for start in range(0, len(dataset), batch_size):
-            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        for start in range(0, len(order), batch_size):
+            items = [dataset[int(i)] for i in order[start:start + batch_size]]
             images = torch.stack([it["image"] for it in items]).to(device)
             pred = model(images).argmax(1)
             energy = (layer.grid_energy(pairwise_weight) if isinstance(layer, ERSMLayer)

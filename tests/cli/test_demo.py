@@ -96,6 +96,9 @@ def test_demo_story_at_toy_size(tmp_path, capsys, single_thread):
     report = (out / "report.md").read_text()
     assert "| metric | baseline | ersm | mrf |" in report
     assert "](report/compare_masks.png)" in report
+    assert "### What the masks show" in report and "keep budget r = 0.15" in report
+    assert set(story["masks"]) == {"ersm", "mrf"}
+    assert 0 <= story["masks"]["mrf"]["kept"] <= 1 and "accuracy" in story["masks"]["mrf"]
     assert (out / "report" / "compare_masks.png").read_bytes()[:8] == PNG_MAGIC
     stamps = {p: p.stat().st_mtime_ns for p in [*out.glob("runs/*/checkpoint.pt"),
                                                  *out.glob("report/runs/*/metrics.json")]}

@@ -9,7 +9,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 HELP = """Solve energy files (.npz/.pt with 'unary', 'pairwise', optional 'connectivity',
-'constant') into OUT/<stem>.npz mask files ('mask', 'energy', 'backend'). Outputs are
+'constant') into OUT/<stem>.npz mask files ('mask', 'energy', 'backend'; relaxed backends such as
+meanfield also 'q' and 'free_energy'). Outputs are
 written atomically; inputs whose output is already valid are skipped, so re-running an
 interrupted command finishes the job. Exit status 1 if any input failed."""
 
@@ -23,6 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR",
                    help="output directory for the mask files")
     p.add_argument("--backend", "-b", default="graphcut", help="solver backend (default: graphcut)")
+    p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                   dest="options", help="backend option, repeatable (e.g. -O iters=5 -O "
+                                        "temperature=0.5; values parsed as int, float, "
+                                        "true/false/none or text); see 'ersm backends --options'")
     p.add_argument("--workers", "-j", type=int, default=1, metavar="N",
                    help="local worker processes (default: 1)")
     where = p.add_mutually_exclusive_group()
@@ -42,15 +47,18 @@ def _print_error(path: Path, message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``ersm solve``; 0 if every input is done, 1 if any failed, 2 on bad usage."""
+    from ..jobs.backends import parse_options
     from ..jobs.executors import LOCAL
     from ..jobs.solve_files import solve_files
 
     scheduler = LOCAL if args.dask else args.scheduler
     try:
-        report = solve_files(args.inputs, args.out, backend=args.backend, workers=args.workers,
+        options = parse_options(args.options, args.backend)
+        report = solve_files(args.inputs, args.out, backend=args.backend, options=options,
+                             workers=args.workers,
                              scheduler=scheduler, progress=not args.quiet,
                              overwrite=args.overwrite, on_error=_print_error)
-    except (ValueError, OSError, ImportError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"ersm solve: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

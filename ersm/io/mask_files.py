@@ -2,13 +2,16 @@
 
 Each holds three arrays, read back with ``allow_pickle=False``:
 
-=======  ================================================================
-key      value
-=======  ================================================================
-mask     bool, ``(B, H, W)`` or ``(H, W)``, the input's batched shape
-energy   float64, ``(B,)`` or ``()``: energy of ``mask`` (constant included)
-backend  str, the backend that produced it
-=======  ================================================================
+===========  ============================================================
+key          value
+===========  ============================================================
+mask         bool, ``(B, H, W)`` or ``(H, W)``, the input's batched shape
+energy       float64, ``(B,)`` or ``()``: energy of ``mask`` (constant included)
+backend      str, the backend that produced it
+options      str, JSON of the backend options it was given (``{}`` if none)
+q            float64, like ``mask``: relaxed marginals (relaxed backends only)
+free_energy  float64, like ``energy`` (mean-field backends only)
+===========  ============================================================
 
 Files are written atomically (:mod:`ersm.io.atomic`), so a file that exists and reads
 back well-formed is complete.
@@ -16,10 +19,11 @@ back well-formed is complete.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +43,17 @@ class MaskFile:
         mask: ``(B, H, W)`` or ``(H, W)`` bool NumPy array.
         energy: ``(B,)`` or ``()`` float64 NumPy array.
         backend: name of the backend that solved it.
+        options: the backend options it was solved with.
+        q: relaxed marginals like ``mask`` (float64), or None.
+        free_energy: like ``energy`` (float64), or None.
     """
 
     mask: np.ndarray
     energy: np.ndarray
     backend: str
+    options: dict = field(default_factory=dict)
+    q: np.ndarray | None = None
+    free_energy: np.ndarray | None = None
 
 
 class MaskFileError(ValueError):
@@ -55,7 +65,8 @@ def mask_path(out_dir: str | os.PathLike, input_path: str | os.PathLike) -> Path
     return Path(out_dir) / f"{Path(input_path).stem}.npz"
 
 
-def save_mask(path: str | os.PathLike, result: SolveResult, durable: bool = True) -> Path:
+def save_mask(path: str | os.PathLike, result: SolveResult, durable: bool = True,
+              options: dict | None = None) -> Path:
     """Write ``result`` (mask, energy, backend) to ``path`` atomically.
 
     Args:
@@ -63,13 +74,19 @@ def save_mask(path: str | os.PathLike, result: SolveResult, durable: bool = True
         result: from :func:`ersm.solve`; NumPy or torch arrays (stored as NumPy).
         durable: fsync it (see :func:`~ersm.io.atomic.atomic_write`); batch jobs pass
             False and sync once at the end.
+        options: the backend options ``result`` was solved with (JSON values).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
     arrays = {"mask": host_array(result.mask, bool),
               "energy": host_array(result.energy, np.float64),
-              "backend": np.asarray(result.backend)}
+              "backend": np.asarray(result.backend),
+              "options": np.asarray(json.dumps(options or {}, sort_keys=True))}
+    if result.q is not None:
+        arrays["q"] = host_array(result.q, np.float64)
+    if result.info.get("free_energy") is not None:
+        arrays["free_energy"] = host_array(result.info["free_energy"], np.float64)
     return atomic_write(path, lambda f: np.savez(f, **arrays), durable=durable)
 
 
@@ -97,7 +114,10 @@ def load_mask(path: str | os.PathLike) -> MaskFile:
             missing = [key for key in KEYS if key not in data.files]
             if missing:
                 raise MaskFileError(f"{path}: missing entry {missing[0]!r}")
-            content = MaskFile(data["mask"], data["energy"], str(data["backend"]))
+            options = json.loads(str(data["options"])) if "options" in data.files else {}
+            content = MaskFile(data["mask"], data["energy"], str(data["backend"]), options,
+                               data["q"] if "q" in data.files else None,
+                               data["free_energy"] if "free_energy" in data.files else None)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         if isinstance(exc, (MaskFileError, FileNotFoundError)):
             raise
@@ -105,11 +125,15 @@ def load_mask(path: str | os.PathLike) -> MaskFile:
     return _check(content, path)
 
 
-def is_valid_mask_file(path: str | os.PathLike, backend: str | None = None) -> bool:
-    """True if ``path`` exists, reads back well-formed and (if given) came from ``backend``."""
+def is_valid_mask_file(path: str | os.PathLike, backend: str | None = None,
+                       options: dict | None = None) -> bool:
+    """True if ``path`` exists, reads back well-formed and (if given) came from ``backend``
+    with ``options``."""
     try:
         content = load_mask(path)
     except (OSError, ValueError):
+        return False
+    if options is not None and content.options != json.loads(json.dumps(options)):
         return False
     return backend is None or content.backend == backend
 

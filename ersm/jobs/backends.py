@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ..solvers.registry import BackendSpec, backends
+import inspect
+import re
+from typing import Any, Iterable
+
+from ..solvers.registry import BackendSpec, backends, get_backend, signature_defaults
+
+_ARG = re.compile(r"^    (\w+)(?: \([^)]*\))?: (.*)$")
 
 
 def describe_backend(spec: BackendSpec) -> str:
@@ -13,10 +19,99 @@ def describe_backend(spec: BackendSpec) -> str:
     return f"{spec.name:<12} {spec.description}" + (f" [{', '.join(flags)}]" if flags else "")
 
 
-def backend_lines(include_unavailable: bool = False) -> list[str]:
+def option_defaults(spec: BackendSpec) -> dict[str, Any]:
+    """``{option: default}`` of a backend: ``spec.defaults``, else its ``run``'s signature."""
+    return dict(spec.defaults) if spec.defaults else signature_defaults(spec.run)
+
+
+def option_help(spec: BackendSpec) -> dict[str, str]:
+    """``{option: first line of its description}`` from the ``Args:`` section of the
+    Google-style docstring of ``spec.run`` (empty where it is not documented)."""
+    doc = inspect.getdoc(spec.run) or ""
+    helps: dict[str, str] = {}
+    in_args = False
+    for line in doc.splitlines():
+        if line.strip() in ("Args:", "Arguments:"):
+            in_args = True
+            continue
+        if in_args and line and not line.startswith(" "):
+            break  # the next section
+        match = _ARG.match(line) if in_args else None
+        if match:
+            helps[match.group(1)] = match.group(2).strip()
+    return helps
+
+
+def option_lines(spec: BackendSpec) -> list[str]:
+    """One indented line per option of ``spec``: ``name=default  description``."""
+    defaults, helps = option_defaults(spec), option_help(spec)
+    if not defaults:
+        return ["    (no options)"]
+    width = max(len(f"{name}={value!r}") for name, value in defaults.items())
+    return [f"    {f'{name}={value!r}':<{width}}  {helps.get(name, '')}".rstrip()
+            for name, value in defaults.items()]
+
+
+def backend_lines(include_unavailable: bool = False, options: bool = False) -> list[str]:
     """:func:`describe_backend` of every registered backend (usable ones unless
-    ``include_unavailable``), in registry order."""
-    return [describe_backend(spec) for spec in backends(include_unavailable=include_unavailable)]
+    ``include_unavailable``), in registry order; with ``options`` each is followed by
+    its :func:`option_lines`."""
+    lines: list[str] = []
+    for spec in backends(include_unavailable=include_unavailable):
+        lines.append(describe_backend(spec))
+        if options:
+            lines.extend(option_lines(spec))
+    return lines
 
 
-__all__ = ["backend_lines", "describe_backend"]
+def parse_option_value(text: str) -> Any:
+    """A command-line option value: int, then float, then ``true``/``false``/``none``
+    (any case), else the string itself.
+
+    Example:
+        >>> [parse_option_value(t) for t in ("5", "0.5", "True", "none", "checkerboard")]
+        [5, 0.5, True, None, 'checkerboard']
+    """
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    words = {"true": True, "false": False, "none": None}
+    return words.get(text.lower(), text)
+
+
+def parse_options(pairs: Iterable[str], backend: str) -> dict[str, Any]:
+    """``["iters=5", "temperature=0.5"]`` as options of ``backend``, checked.
+
+    Raises:
+        ValueError: a pair without ``=``, an empty key, a key given twice, or a key the
+            backend does not accept (the message names it and lists the accepted ones).
+    """
+    spec = get_backend(backend)
+    accepted = option_defaults(spec)
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"option {pair!r} must be KEY=VALUE (e.g. iters=5)")
+        if key in options:
+            raise ValueError(f"option {key!r} given twice")
+        if key not in accepted and not _takes_any_option(spec):
+            known = ", ".join(accepted) or "none"
+            raise ValueError(f"backend {backend!r} has no option {key!r} (its options: {known})")
+        options[key] = parse_option_value(value.strip())
+    return options
+
+
+def _takes_any_option(spec: BackendSpec) -> bool:
+    try:
+        params = inspect.signature(spec.run).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return True
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+__all__ = ["backend_lines", "describe_backend", "option_defaults", "option_help",
+           "option_lines", "parse_option_value", "parse_options"]

@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
 from ..io.atomic import clean_temporaries, ensure_directory, sync_directory
 from ..io.mask_files import mask_path
+from ..solvers.options import check_options
 from ..solvers.registry import get_backend
 from .executors import map_unordered
 from .inputs import collect_inputs, split_clashes
@@ -67,7 +68,8 @@ class SolveReport:
 def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                 backend: str = "graphcut", workers: int = 1, scheduler: Any = None,
                 progress: bool = True, overwrite: bool = False,
-                on_error: Callable[[Path, str], None] | None = None) -> SolveReport:
+                on_error: Callable[[Path, str], None] | None = None,
+                options: Mapping[str, Any] | None = None) -> SolveReport:
     """Solve every energy file in ``inputs`` into ``out_dir/<stem>.npz``.
 
     Args:
@@ -75,6 +77,8 @@ def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
         out_dir: output directory (created if needed). Mask file format:
             :mod:`ersm.io.mask_files`.
         backend: solver backend name (default exact ``graphcut``).
+        options: backend options (``ersm backends --options`` lists them), checked once
+            before any file is solved; outputs solved with other options are redone.
         workers: local worker processes (1 = solve in this process).
         scheduler: Dask scheduler address (``"tcp://…"``), ``"local"`` for a throw-away
             2-worker ``LocalCluster``, or a ``dask.distributed.Client``; needs the
@@ -102,8 +106,10 @@ def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     if not spec.is_available:
         raise ImportError(f"backend {backend!r} needs {list(spec.requires)}: "
                           f"pip install 'ersm[{spec.extra}]'")
+    options = check_options(options, [spec])
     files, clashing = prepare_outputs(inputs, out_dir)
-    task = partial(solve_file, out_dir=Path(out_dir), backend=backend, overwrite=overwrite)
+    task = partial(solve_file, out_dir=Path(out_dir), backend=backend, overwrite=overwrite,
+                   options=options)
     return run_file_tasks(task, files, Path(out_dir), f"ersm solve ({backend})",
                           workers=workers, scheduler=scheduler, progress=progress,
                           on_error=on_error, start=start, failed=clashing)

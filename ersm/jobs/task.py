@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 from ..io.energy_files import load_energy
 from ..io.mask_files import is_valid_mask_file, mask_path, save_mask
@@ -44,9 +45,11 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def is_done(input_path: Path, output: Path, backend: str) -> bool:
-    """``output`` is a valid mask file from ``backend`` and not older than the input."""
-    if not is_valid_mask_file(output, backend=backend):
+def is_done(input_path: Path, output: Path, backend: str,
+            options: Mapping[str, Any] | None = None) -> bool:
+    """``output`` is a valid mask file from ``backend`` with ``options`` and not older
+    than the input."""
+    if not is_valid_mask_file(output, backend=backend, options=options):
         return False
     try:
         return output.stat().st_mtime_ns >= input_path.stat().st_mtime_ns
@@ -55,7 +58,8 @@ def is_done(input_path: Path, output: Path, backend: str) -> bool:
 
 
 def solve_file(input_path: str | os.PathLike, out_dir: str | os.PathLike,
-               backend: str = "graphcut", overwrite: bool = False) -> FileOutcome:
+               backend: str = "graphcut", overwrite: bool = False,
+               options: Mapping[str, Any] | None = None) -> FileOutcome:
     """Solve one energy file into ``out_dir / f"{stem}.npz"`` (see :mod:`ersm.io.mask_files`).
 
     Args:
@@ -63,6 +67,7 @@ def solve_file(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         out_dir: existing output directory.
         backend: solver backend name.
         overwrite: solve even if a valid, up-to-date output exists.
+        options: backend options (recorded in the output).
 
     Returns:
         A :class:`FileOutcome`; errors are returned as ``status="failed"``, never raised,
@@ -70,12 +75,14 @@ def solve_file(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     """
     start = time.perf_counter()
     input_path, output = Path(input_path), mask_path(out_dir, input_path)
-    if not overwrite and is_done(input_path, output, backend):
+    options = dict(options or {})
+    if not overwrite and is_done(input_path, output, backend, options):
         return FileOutcome(input_path, output, SKIPPED, seconds=time.perf_counter() - start)
     try:
         # not fsynced one by one: the batch syncs once at its end (run_file_tasks), and
         # a file torn by a power loss fails validation and is solved again on resume
-        save_mask(output, solve(load_energy(input_path), backend=backend), durable=False)
+        save_mask(output, solve(load_energy(input_path), backend=backend, **options),
+                  durable=False, options=options)
     except Exception as exc:  # reported per file; the batch goes on
         return FileOutcome(input_path, output, FAILED, describe_error(exc),
                            time.perf_counter() - start)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core.arrays import array_kind, is_torch, like, to_numpy
-from .checks import check_energy_arrays
+from .checks import canonical_dtype, check_energy_arrays
 from ..core.checks import check_array_like, check_finite, check_mask
 from ..core.errors import DTypeError, ValueRangeError
 from .evaluate import discrete_energy, relaxed_energy
@@ -35,6 +35,10 @@ class GridEnergy:
 
     Unbatched inputs give unbatched results everywhere (masks ``(H, W)``, energies ``()``).
 
+    Dtypes are canonicalised once, here (:data:`ersm.energy.checks.DTYPE_RULE`): NumPy
+    float16/32/64 and integers kept, longdouble rounded to float64 (overflow raises
+    ``ValueRangeError``), byte order made native, torch float16/bfloat16 made float32.
+
     Example:
         >>> import numpy as np
         >>> e = GridEnergy(np.array([[-1.0, 2.0]]), np.ones((2, 1, 2)))
@@ -51,7 +55,7 @@ class GridEnergy:
     def __init__(self, unary: Any, pairwise: Any, connectivity: int | None = None,
                  constant: Any = 0.0) -> None:
         u, p, conn, batched = check_energy_arrays(unary, pairwise, connectivity)
-        constant = check_array_like(constant, "constant")
+        constant = canonical_dtype(check_array_like(constant, "constant"), "constant")
         check_finite(constant, "constant")
         if constant.ndim > 1 or (constant.ndim == 1 and constant.shape[0] != u.shape[0]):
             raise ValueError(
@@ -72,8 +76,8 @@ class GridEnergy:
         ``θ = u¹ − u⁰`` and the constant ``Σ u⁰`` keep reported energies equal to
         ``Σ u^{m_i}_i + Σ w [m_i ≠ m_j]``.
         """
-        cost_drop = check_array_like(cost_drop, "cost_drop")
-        cost_keep = check_array_like(cost_keep, "cost_keep")
+        cost_drop = canonical_dtype(check_array_like(cost_drop, "cost_drop"), "cost_drop")
+        cost_keep = canonical_dtype(check_array_like(cost_keep, "cost_keep"), "cost_keep")
         if tuple(cost_drop.shape) != tuple(cost_keep.shape):
             raise ValueError(
                 f"cost_drop and cost_keep must have one shape, got {tuple(cost_drop.shape)} "

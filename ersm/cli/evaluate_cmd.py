@@ -37,6 +37,9 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attributions", type=_names, default=(),
                    help="extra rankings from Captum, comma-separated, from "
                         "integrated_gradients,saliency,occlusion (pip install 'ersm[captum]')")
+    p.add_argument("--keep-ratio", type=float, metavar="R",
+                   help="solved masks of about R*h*w tokens per image (default: the run's "
+                        "own --keep-ratio, if any)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -48,7 +51,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "seeds": args.seeds, "steps": args.steps, "limit": args.limit,
             "batch_size": args.batch_size, "feature_fill": args.feature_fill,
             "pixel_fill": args.pixel_fill, "device": args.device,
-            "attributions": args.attributions}
+            "attributions": args.attributions, "keep_ratio": args.keep_ratio}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..nets.budget import budget_mask
 from ..solvers.api import solve
 from ..solvers.path import PathResult, solve_path
 from .batches import Batch, Keeper, Means, display_images
@@ -62,7 +63,14 @@ def evaluate_batch(model: nn.Module, batch: Batch, grid: tuple[int, int], draws:
                    settings: EvalSettings, found: Found) -> None:
     """Every metric of one batch, added to ``found``."""
     p = probe(model, batch.images)
-    solved = None if model.layer is None else solve(p.energy, backend=settings.backend).mask
+    ratio = (settings.keep_ratio if settings.keep_ratio is not None
+             else getattr(model.layer, "keep_ratio", None))
+    if model.layer is None:
+        solved = None
+    elif ratio is not None:  # the exact cut of the budget's size (ersm.solve_path)
+        solved = budget_mask(p.energy.unary, p.energy.pairwise, ratio)[0]
+    else:
+        solved = solve(p.energy, backend=settings.backend).mask
     path = None if model.layer is None else solve_path(p.energy)
     scores = ranking_scores(model, p, batch.labels, solved,
                             [r[batch.index] for r in draws.random], settings.attributions, path)

@@ -35,6 +35,9 @@ class EvalSettings:
         device: torch device.
         attributions: extra rankings from Captum, from ``("integrated_gradients",
             "saliency", "occlusion")`` (default none; needs ``pip install 'ersm[captum]'``).
+        keep_ratio: solved masks of about ``keep_ratio·h·w`` tokens per image (the exact
+            cut of the nested keep-cost path closest to that size); None: the run's own
+            ``keep_ratio`` if its layer has one, else the plain cut.
     """
 
     split: str = "test"
@@ -53,6 +56,7 @@ class EvalSettings:
     seed: int = 0
     device: str = "cpu"
     attributions: tuple[str, ...] = ()
+    keep_ratio: float | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (("modes", MODES), ("curves", CURVES)):
@@ -71,6 +75,8 @@ class EvalSettings:
         if self.seeds < 1 or self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"seeds, steps and batch_size must be >= 1, got {self.seeds}, "
                              f"{self.steps}, {self.batch_size}")
+        if self.keep_ratio is not None and not 0.0 <= self.keep_ratio <= 1.0:
+            raise ValueError(f"keep_ratio must be in [0, 1] or None, got {self.keep_ratio}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None, got {self.limit}")
 

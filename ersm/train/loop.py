@@ -99,7 +99,8 @@ def run_epoch(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader: An
             totals[2] += n
             keep = mean_gate(model)
             totals[3] += keep * n
-            bar.set_postfix(loss=f"{value:.3f}", keep=f"{keep:.3f}")
+            shown = {"loss": f"{value:.3f}"} | ({} if math.isnan(keep) else {"keep": f"{keep:.3f}"})
+            bar.set_postfix(shown)
     loss_sum, correct, count, gates = distributed.all_sum(totals, info)
     return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1),
             "keep": gates / max(count, 1)}
@@ -188,7 +189,7 @@ def _train(config: TrainConfig, info: distributed.Distributed, resume: bool, pro
                                   else None) if info.enabled else model
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
-        desc = f"epoch {epoch + 1}/{config.epochs}"
+        desc = f"{run.name} epoch {epoch + 1}/{config.epochs}"
         loader = make_loader(train_data, config.batch_size, info, config.seed, epoch, True,
                              config.num_workers)
         lr = optimizer.param_groups[0]["lr"]

@@ -25,7 +25,8 @@ def test_flags_select_the_checks():
     names = lambda b: {c.__name__ for c in backend_checks(b)}  # noqa: E731
     assert "check_global_minimum" in names("graphcut") and "check_global_minimum" not in names("meanfield")
     assert "check_q_carries_gradients" in names("ste") and "check_q_carries_gradients" not in names("graphcut")
-    assert "check_canonical_mask_on_ties" not in names("tv")
+    assert "check_canonical_mask_on_ties" not in names("meanfield")
+    assert "check_canonical_mask_on_ties" in names("tv")  # tv returns the exact cut (issue 14.3)
     assert "check_agrees_with_reference" not in names("brute")  # at most 20 tokens
     assert "check_negative_weights_refused" not in names("brute")
 

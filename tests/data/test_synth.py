@@ -19,7 +19,7 @@ from ersm.data import (
     make_synthetic_dataset,
     read_items,
 )
-from ersm.data.cli import add_data_parser
+from ersm.cli.data_cmd import add_data_parser
 from ersm.data.synth import background_tints, draw_item, plan_items, shape_renderer
 
 

@@ -22,7 +22,7 @@ from ersm.energy.offsets import edge_slices
 try:
     from ersm.solvers.backends.brute import all_masks
 except ImportError:  # before the solvers restructuring
-    from ersm.solvers.brute import all_masks
+    from ersm.solvers.backends.brute import all_masks
 from ersm.solvers.path.reference import path_thresholds_reference
 
 # --------------------------------------------------------------------- helpers

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .evaluate_cmd import add_settings_arguments, settings_from_args
+from .errors import one_line
 
 HELP = """Evaluate every RUN on the same images with the same settings (cached per run in
 REPORT/runs/<name>/) and write a side-by-side table (REPORT/report.md, REPORT/metrics.json)
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         result = compare(args.runs, args.data, args.out, settings_from_args(args), names=names,
                          threads=args.threads, progress=not args.quiet)
     except (ValueError, OSError, ImportError) as exc:
-        print(f"ersm compare: error: {exc}", file=sys.stderr)
+        print(f"ersm compare: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(compare_summary(result, args.out))
     return 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .errors import one_line
+
 HELP = """Without --quick (a few minutes on two CPU cores): segment a scikit-image photo with
 an exact contrast-sensitive graph cut, then generate a synthetic spurious-background dataset,
 train a baseline, an ERSM-layer and an MRF-layer classifier, solve their masks with the graph
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                                backend=args.backend, progress=not args.quiet,
                                keep_ratio=args.keep_ratio)
     except (ValueError, ImportError) as exc:
-        print(f"ersm demo: error: {exc}", file=sys.stderr)
+        print(f"ersm demo: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(result.summary())
     return 0

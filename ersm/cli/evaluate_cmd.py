@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+from .errors import one_line
 
 HELP = """Evaluate a trained run on a split: accuracy; deletion and insertion AUCs (feature and
 pixel removal) for the energy, magnitude, random, Grad-CAM, solved-mask and exact keep-cost
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(args.run_dir, args.data, args.out, settings_from_args(args),
                           baseline=args.baseline, threads=args.threads, progress=not args.quiet)
     except (ValueError, OSError, ImportError) as exc:
-        print(f"ersm evaluate: error: {exc}", file=sys.stderr)
+        print(f"ersm evaluate: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(evaluate_summary(result, args.out))
     return 0

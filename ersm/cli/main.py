@@ -10,6 +10,7 @@ from .. import __version__
 from . import (backends_cmd, compare_cmd, data_cmd, demo_cmd, evaluate_cmd, masks_cmd, solve_cmd,
                train_cmd)
 from . import path_cmd
+from .errors import one_line
 
 COMMANDS = (solve_cmd, demo_cmd, backends_cmd, data_cmd, train_cmd, masks_cmd, evaluate_cmd,
             compare_cmd, path_cmd)
@@ -48,10 +49,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, 
 """Errors of bad input, files or environment: reported as one line, exit status 2."""
 
 
-def one_line(exc: BaseException) -> str:
-    """The first line of ``str(exc)``, or the exception's type name when it is empty."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

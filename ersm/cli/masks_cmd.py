@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from .errors import one_line
 
 HELP = """Run a trained model (ersm or mrf) over a dataset split and write, per image, its
 token unaries and pairwise weights, the learned keep probabilities and the mask solved
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                               keep_ratio=args.keep_ratio)
         summary = summarize_masks(arrays, args.data)
     except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"ersm masks: error: {exc}", file=sys.stderr)
+        print(f"ersm masks: error: {one_line(exc)}", file=sys.stderr)
         return 2
     n, h, w = arrays["mask"].shape
     agree = float(((arrays["keep_prob"] > 0.5) == arrays["mask"]).mean()) if n else float("nan")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
+from .errors import one_line
 
 HELP = """Solve the exact keep-cost path of energy files (.npz/.pt with 'unary', 'pairwise',
 optional 'connectivity', 'constant'): for every λ, thresholds >= λ is the canonical
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                             workers=args.workers, scheduler=scheduler, progress=not args.quiet,
                             overwrite=args.overwrite, on_error=_print_error)
     except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"ersm path: error: {exc}", file=sys.stderr)
+        print(f"ersm path: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(report.summary())
     return 0 if report.ok else 1

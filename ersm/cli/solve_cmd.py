@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
+from .errors import one_line
 
 HELP = """Solve energy files (.npz/.pt with 'unary', 'pairwise', optional 'connectivity',
 'constant') into OUT/<stem>.npz mask files ('mask', 'energy', 'backend'; relaxed backends such as
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                              scheduler=scheduler, progress=not args.quiet,
                              overwrite=args.overwrite, on_error=_print_error)
     except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"ersm solve: error: {exc}", file=sys.stderr)
+        print(f"ersm solve: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(report.summary())
     return 0 if report.ok else 1

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from typing import Any
+from .errors import one_line
 
 HELP = """Train a classifier (backbone, optional mask layer, pooling, linear) on an image
 dataset. RUN gets config.json, checkpoint.pt (atomic, every epoch) and metrics.jsonl (one
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                             recipe=getattr(args, "recipe", None), threads=args.threads,
                             progress=not args.quiet)
     except (ValueError, OSError, ImportError) as exc:
-        print(f"ersm train: error: {exc}", file=sys.stderr)
+        print(f"ersm train: error: {one_line(exc)}", file=sys.stderr)
         return 2
     if outcome.history and os.environ.get("RANK", "0") == "0":
         print(outcome.summary())

@@ -72,6 +72,7 @@ def register_native(name: str, fn: Callable[..., Any], description: str,
         mask, q, info = outputs(fn(u, p, **options))
         return backend_output(mask, q, from_numpy, **info)
 
+    flags = {"requires": ("torch",), "extra": "nets", **flags}
     return register(BackendSpec(name=name, run=run, differentiable=True, array="native",
                                 description=description, **flags))
 

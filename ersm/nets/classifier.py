@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import os
 from typing import Any
 
@@ -131,6 +133,12 @@ def make_layer(model: str, channels: int, backend: str | None = None,
         if layer_kwargs:
             raise ValueError(f"model='baseline' has no layer; got {sorted(layer_kwargs)}")
         return None
+    layer_class = ERSMLayer if model == "ersm" else EnergyMaskLayer
+    accepted = set(inspect.signature(layer_class).parameters) - {"channels", "backend"}
+    unknown = sorted(set(layer_kwargs) - accepted)
+    if unknown:
+        raise ValueError(f"model={model!r} ({layer_class.__name__}) does not take layer "
+                         f"options {unknown}; it takes {sorted(accepted)}")
     if model == "ersm":
         return ERSMLayer(channels, **layer_kwargs)
     return EnergyMaskLayer(channels, backend=backend or "meanfield", **layer_kwargs)

@@ -23,8 +23,8 @@ from ..data.image_folder import ImageFolderDataset
 from ..data.layouts import detect_layout, open_dataset
 from ..data.synth import read_items
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ..train.config import TrainConfig
-from ..train.data import eval_transform
+from ..runs.config import TrainConfig
+from ..runs.data import eval_transform
 from .settings import EvalSettings
 
 

@@ -24,7 +24,7 @@ import torch
 from ..core.optional import require
 from ..energy.grid import GridEnergy
 from ..io.atomic import atomic_save_npz, atomic_write_text
-from ..train.checkpoint import CHECKPOINT_FILE, load_trained
+from ..runs.checkpoint import CHECKPOINT_FILE, load_trained
 from .figures import run_figures
 from .metrics import RunContext, compute_all, versions
 from .report import run_report

@@ -229,7 +229,7 @@ def _budget_masks(out_dir: Path, runs: dict[str, Path], data: Path, keep_ratio: 
                   limit: int | None = None) -> dict[str, dict[str, float]]:
     """Exact masks at ``keep_ratio`` of the runs with a mask layer and their summary
     (:func:`ersm.jobs.export.summarize_masks`); cached next to the run's checkpoint."""
-    from ..train.checkpoint import CHECKPOINT_FILE
+    from ..runs.checkpoint import CHECKPOINT_FILE
     from .export import export_masks, summarize_masks
 
     summaries = {}
@@ -302,7 +302,7 @@ def mask_sentences(summaries: dict[str, dict[str, float]], keep_ratio: float) ->
 def _same_run(run: Path, config: object) -> bool:
     """Whether ``run`` holds a (possibly unfinished) run of ``config``: resume it then;
     otherwise (other data, epochs or seed) train afresh over it."""
-    from ..train.config import CONFIG_FILE, load_config
+    from ..runs.config import CONFIG_FILE, load_config
 
     if not (run / CONFIG_FILE).is_file():
         return False

@@ -31,8 +31,8 @@ from ..io.atomic import atomic_save_npz
 from ..nets.budget import budget_mask, check_keep_ratio, top_ratio_mask
 from ..nets.ersm_layer import ERSMLayer
 from ..solvers.api import solve
-from ..train.checkpoint import load_trained
-from ..train.data import open_split
+from ..runs.checkpoint import load_trained
+from ..runs.data import open_split
 
 MASK_KEYS: tuple[str, ...] = ("paths", "label", "pred", "unary", "pairwise", "keep_prob", "mask",
                               "classes")

@@ -1,7 +1,7 @@
 """``train_run``: the job behind ``ersm train`` (new run or resume, recipes, threads).
 
 Which settings a resumed run may change is decided by the run layer
-(:data:`ersm.train.config.RESUMABLE`, :func:`ersm.train.config.resume_config`); this
+(:data:`ersm.runs.config.RESUMABLE`, :func:`ersm.runs.config.resume_config`); this
 module only chooses between a new and a resumed run.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..train.config import CONFIG_FILE, TrainConfig, resume_config
+from ..runs.config import CONFIG_FILE, TrainConfig, resume_config
 from .threads import set_torch_threads
 
 

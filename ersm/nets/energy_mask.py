@@ -61,6 +61,9 @@ from .tokens import check_features, check_patch_size, pool_tokens, upsample_toke
 
 # ---------------------------------------------------------------- solving
 
+EXTRA_STATE_VERSION = 1
+"""Version of :meth:`EnergyMaskLayer.get_extra_state`'s dict."""
+
 
 def solve_tokens(unary: torch.Tensor, pairwise: torch.Tensor, backend: str = "meanfield",
                  temperature: float = 1.0,
@@ -336,11 +339,49 @@ class EnergyMaskLayer(RecordingLayer):
         """``reg_weight ·`` :func:`mask_regularizer` of the last forward pass (scalar)."""
         return self.reg_weight * last_output(self).regularizer()
 
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
-                              **kwargs: Any) -> None:
+    def options(self) -> dict[str, Any]:
+        """The constructor arguments that define this layer (plain values; the keep cost
+        itself is a buffer)."""
+        return {"channels": self.channels, "backend": self.backend,
+                "connectivity": self.connectivity, "patch_size": self.patch_size,
+                "temperature": self.temperature, "unary_weight": self.unary_weight,
+                "pairwise_weight": self.pairwise_weight, "pairwise": self.pairwise_kind,
+                "backend_options": dict(self.backend_options), "reg_weight": self.reg_weight,
+                "keep_ratio": self.keep_ratio, "keep_cost_step": self.keep_cost_step}
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """Backend and options, saved in the ``state_dict`` as ``<prefix>_extra_state``."""
+        return {"version": EXTRA_STATE_VERSION, "class": type(self).__name__, **self.options()}
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore backend and options; a differently built layer raises ``ValueError``."""
+        if not isinstance(state, dict) or state.get("class") != type(self).__name__:
+            raise ValueError(f"extra state is not an {type(self).__name__}'s: {state!r}")
+        own = {"channels": self.channels, "patch_size": self.patch_size,
+               "pairwise": self.pairwise_kind}
+        differ = [f"{k}: saved {state.get(k)!r}, layer {own[k]!r}" for k in own
+                  if state.get(k) != own[k]]
+        if differ:
+            raise ValueError(f"state_dict is from a differently built {type(self).__name__} "
+                             f"({'; '.join(differ)})")
+        self.backend = state["backend"]  # the setter checks it against the registry
+        self.connectivity = state["connectivity"]
+        self.temperature, self.unary_weight = state["temperature"], state["unary_weight"]
+        self.pairwise_weight, self.reg_weight = state["pairwise_weight"], state["reg_weight"]
+        self.backend_options = check_backend_options(state["backend_options"])
+        self.keep_ratio = check_keep_ratio(state["keep_ratio"])
+        self.keep_cost_step = float(state["keep_cost_step"])
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              local_metadata: Any, strict: bool, missing_keys: list[str],
+                              *args: Any, **kwargs: Any) -> None:
         # checkpoints written before the keep cost existed load with the layer's own
         state_dict.setdefault(prefix + "keep_cost", self.keep_cost.detach().clone())
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      *args, **kwargs)
+        extra = prefix + "_extra_state"
+        if extra not in state_dict and extra in missing_keys:  # from before: keep the options
+            missing_keys.remove(extra)
 
     def extra_repr(self) -> str:
         budget = "" if self.keep_ratio is None else f", keep_ratio={self.keep_ratio}"

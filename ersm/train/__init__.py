@@ -3,13 +3,13 @@
 - :func:`train` (:mod:`~ersm.train.loop`): AdamW + cosine schedule, seeded and
   deterministic on CPU, per-epoch ``metrics.jsonl`` and atomic checkpoints, ``resume``
   after a kill, DistributedDataParallel under ``torchrun``.
-- :class:`TrainConfig` (:mod:`~ersm.train.config`): a run, stored as ``RUN/config.json``.
+- :class:`TrainConfig` (:mod:`~ersm.runs.config`): a run, stored as ``RUN/config.json``.
 - ``export_masks`` moved to :func:`ersm.jobs.export.export_masks` (``ersm.train.export_masks``
   still works and warns).
 """
 
-from .checkpoint import load_trained
-from .config import TrainConfig, load_config
+from ..runs.checkpoint import load_trained
+from ..runs.config import TrainConfig, load_config
 from .loop import read_metrics, train
 
 __all__ = ["TrainConfig", "load_config", "load_trained", "read_metrics", "train"]

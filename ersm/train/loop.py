@@ -1,6 +1,6 @@
 """The training loop: AdamW, cosine schedule, per-epoch metrics and atomic checkpoints.
 
-:func:`train` runs a :class:`~ersm.train.config.TrainConfig` and writes, in ``RUN``:
+:func:`train` runs a :class:`~ersm.runs.config.TrainConfig` and writes, in ``RUN``:
 
 - ``config.json``: the config (with the class names of the train split);
 - ``checkpoint.pt``: after every epoch, atomically (model, optimizer, scheduler, RNG
@@ -39,10 +39,10 @@ from tqdm import tqdm
 
 from ..io.atomic import atomic_write_text
 from ..nets.classifier import MaskedClassifier, build_model
-from . import distributed
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import TrainConfig, save_config
-from .data import EpochFlips, make_loader, open_split
+from ..runs import distributed
+from ..runs.checkpoint import CHECKPOINT_FILE, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..runs.config import TrainConfig, save_config
+from ..runs.data import EpochFlips, make_loader, open_split
 
 METRICS_FILE = "metrics.jsonl"
 EpochCallback = Callable[[dict[str, Any]], None]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .config import TrainConfig
+from ..runs.config import TrainConfig
 
 
 @dataclass(frozen=True)

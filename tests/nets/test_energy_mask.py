@@ -227,3 +227,18 @@ def test_energy_is_the_mask_energy():
     layer(features())
     expected = layer.grid_energy().energy(layer.mask)
     np.testing.assert_allclose(layer.energy.detach().numpy(), expected.numpy())
+
+
+def test_backend_and_options_travel_in_the_state_dict():
+    from ersm.nets import EnergyMaskLayer
+
+    trained = EnergyMaskLayer(8, backend="ste", connectivity=8, temperature=0.5, keep_ratio=0.2)
+    state = trained.state_dict()
+    fresh = EnergyMaskLayer(8)
+    fresh.load_state_dict(state)
+    assert (fresh.backend, fresh.connectivity, fresh.temperature, fresh.keep_ratio) == (
+        "ste", 8, 0.5, 0.2)
+    old = {k: v for k, v in state.items() if k != "_extra_state"}  # a checkpoint from before
+    EnergyMaskLayer(8).load_state_dict(old)
+    with pytest.raises(ValueError, match="differently built EnergyMaskLayer"):
+        EnergyMaskLayer(8, patch_size=2).load_state_dict(state)

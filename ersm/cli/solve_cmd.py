@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm.auto import tqdm
 from .errors import one_line
+from .file_jobs import add_file_job_arguments, print_file_error
 
 HELP = """Solve energy files (.npz/.pt with 'unary', 'pairwise', optional 'connectivity',
 'constant') into OUT/<stem>.npz mask files ('mask', 'energy', 'backend'; relaxed backends such as
@@ -29,21 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    dest="options", help="backend option, repeatable (e.g. -O iters=5 -O "
                                         "temperature=0.5; values parsed as int, float, "
                                         "true/false/none or text); see 'ersm backends --options'")
-    p.add_argument("--workers", "-j", type=int, default=1, metavar="N",
-                   help="local worker processes (default: 1)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on a Dask distributed cluster, e.g. tcp://host:8786")
-    where.add_argument("--dask", action="store_true",
-                       help="start a local Dask cluster (2 worker processes, or --workers)")
-    p.add_argument("--overwrite", action="store_true", help="solve again even if outputs are valid")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_file_job_arguments(p)
     p.set_defaults(run=run)
-
-
-def _print_error(path: Path, message: str) -> None:
-    where = "" if str(path) in message else f"{path}: "
-    tqdm.write(f"error: {where}{message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         report = solve_files(args.inputs, args.out, backend=args.backend, options=options,
                              workers=args.workers,
                              scheduler=scheduler, progress=not args.quiet,
-                             overwrite=args.overwrite, on_error=_print_error)
+                             overwrite=args.overwrite, on_error=print_file_error)
     except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"ersm solve: error: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -1,0 +1,29 @@
+"""What ``ersm solve`` and ``ersm path`` share: where the work runs, resume and progress
+flags, and how a failed input is reported (one line per file, the batch goes on)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+
+def add_file_job_arguments(p: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--scheduler`` / ``--dask``, ``--overwrite`` and ``--quiet``."""
+    p.add_argument("--workers", "-j", type=int, default=1, metavar="N",
+                   help="local worker processes (default: 1)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a Dask distributed cluster, e.g. tcp://host:8786")
+    where.add_argument("--dask", action="store_true",
+                       help="start a local Dask cluster (2 worker processes, or --workers)")
+    p.add_argument("--overwrite", action="store_true", help="solve again even if outputs are valid")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def print_file_error(path: Path, message: str) -> None:
+    """Report one failed input on its own line (above the progress bar)."""
+    where = "" if str(path) in message else f"{path}: "
+    tqdm.write(f"error: {where}{message}", file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import one_line
+from ..solvers.defaults import DEFAULT_EXACT
 
 HELP = """Without --quick (a few minutes on two CPU cores): segment a scikit-image photo with
 an exact contrast-sensitive graph cut, then generate a synthetic spurious-background dataset,
@@ -28,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image", choices=sorted(IMAGES), default="coffee", help="photo (default: coffee)")
     p.add_argument("--size", type=int, default=192, help="longer side in pixels (default: 192)")
     p.add_argument("--gamma", type=float, default=5.0, help="pairwise strength (default: 5)")
-    p.add_argument("--backend", "-b", default="graphcut", help="solver backend (default: graphcut)")
+    p.add_argument("--backend", "-b", default=DEFAULT_EXACT, help=f"solver backend (default: {DEFAULT_EXACT})")
     p.add_argument("--n", type=int, default=800,
                    help="story: synthetic images, train + test (default: 800)")
     p.add_argument("--epochs", type=int, default=10, help="story: epochs per model (default: 10)")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 from .errors import one_line
+from ..solvers.defaults import DEFAULT_EXACT
 
 HELP = """Evaluate a trained run on a split: accuracy; deletion and insertion AUCs (feature and
 pixel removal) for the energy, magnitude, random, Grad-CAM, solved-mask and exact keep-cost
@@ -23,7 +24,7 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by ``evaluate`` and ``compare`` (→ :class:`~ersm.evaluation.EvalSettings`)."""
     p.add_argument("--data", required=True, metavar="DIR", help="dataset root")
     p.add_argument("--split", default="test", choices=("train", "test"), help="default: test")
-    p.add_argument("--backend", "-b", default="graphcut",
+    p.add_argument("--backend", "-b", default=DEFAULT_EXACT,
                    help="exact solver of the discrete masks (default: graphcut)")
     p.add_argument("--modes", type=_names, default=("feature", "pixel"),
                    help="removal modes, comma-separated (default: feature,pixel)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import one_line
 from .file_jobs import add_file_job_arguments, print_file_error
+from ..solvers.defaults import DEFAULT_EXACT
 
 HELP = """Solve energy files (.npz/.pt with 'unary', 'pairwise', optional 'connectivity',
 'constant') into OUT/<stem>.npz mask files ('mask', 'energy', 'backend'; relaxed backends such as
@@ -24,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="energy files, or directories of *.npz / *.pt files")
     p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR",
                    help="output directory for the mask files")
-    p.add_argument("--backend", "-b", default="graphcut", help="solver backend (default: graphcut)")
+    p.add_argument("--backend", "-b", default=DEFAULT_EXACT, help=f"solver backend (default: {DEFAULT_EXACT})")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    dest="options", help="backend option, repeatable (e.g. -O iters=5 -O "
                                         "temperature=0.5; values parsed as int, float, "

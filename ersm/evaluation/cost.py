@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..nets.classifier import classify_features
 from ..solvers.api import solve
 from .probe import probe
+from ..solvers.defaults import DEFAULT_EXACT
 
 
 def count_flops(fn: Callable[..., Any], *args: Any) -> int:
@@ -58,7 +59,7 @@ def without_layer(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda images: classify_features(model, model.backbone(images), use_layer=False)
 
 
-def layer_cost(model: nn.Module, images: torch.Tensor, backend: str = "graphcut",
+def layer_cost(model: nn.Module, images: torch.Tensor, backend: str = DEFAULT_EXACT,
                repeats: int = 5) -> dict[str, float | None]:
     """FLOPs and times per image of ``model`` with and without its layer (see module docs).
 

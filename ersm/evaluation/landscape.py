@@ -21,6 +21,7 @@ from ..energy.grid import GridEnergy
 from ..solvers.api import solve
 from ..solvers.path import solve_path
 from .rankings import ranks
+from ..solvers.defaults import DEFAULT_EXACT
 
 FLIPS: tuple[int, ...] = (1, 2, 4, 8)
 FACTORS: tuple[float, ...] = tuple(float(f) for f in np.logspace(-1, 1, 9))
@@ -67,7 +68,7 @@ def neighbourhood(energy: GridEnergy, mask: torch.Tensor, samples: int = 200,
 
 
 def sweep(energy: GridEnergy, factors: Sequence[float] = FACTORS, term: str = "pairwise",
-          backend: str = "graphcut") -> dict[str, np.ndarray]:
+          backend: str = DEFAULT_EXACT) -> dict[str, np.ndarray]:
     """Optimal energy and kept fraction as one term of a one-map energy is rescaled.
 
     Args:

@@ -27,6 +27,7 @@ from ..energy.grid import GridEnergy
 from ..solvers.api import solve
 from ..solvers.path import PathResult, solve_path
 from .rankings import ranks
+from ..solvers.defaults import DEFAULT_EXACT
 
 SHIFTS = 17
 
@@ -66,7 +67,7 @@ def top_k_iou(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def matched_iou(energy: GridEnergy, target: torch.Tensor, shifts: int = SHIFTS,
-                backend: str = "graphcut", method: str = "path",
+                backend: str = DEFAULT_EXACT, method: str = "path",
                 path: PathResult | None = None) -> torch.Tensor:
     """IoU of the solved mask whose size is closest to the object's, over keep costs.
 

@@ -10,6 +10,7 @@ from typing import Any
 from .attribution import CAPTUM_METHODS
 from .deletion import CURVES, DEFAULT_FILL, MODES
 from .occlusion import LEVELS
+from ..solvers.defaults import DEFAULT_EXACT
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class EvalSettings:
     """
 
     split: str = "test"
-    backend: str = "graphcut"
+    backend: str = DEFAULT_EXACT
     modes: tuple[str, ...] = MODES
     curves: tuple[str, ...] = CURVES
     seeds: int = 3

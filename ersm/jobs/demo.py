@@ -29,6 +29,7 @@ import numpy as np
 
 from ..io.atomic import atomic_write, atomic_write_text
 from .demo_model import Segmentation, box_segment
+from ..solvers.defaults import DEFAULT_EXACT
 
 IMAGES: dict[str, tuple[float, float, float, float]] = {
     "coffee": (0.02, 0.98, 0.12, 0.88),
@@ -119,7 +120,7 @@ def _save_figures(out_dir: Path, image: np.ndarray, seg: Segmentation, title: st
 
 
 def run_demo(out_dir: str | os.PathLike = "ersm-demo", image: str = "coffee", size: int = 192,
-             gamma: float = 5.0, backend: str = "graphcut") -> DemoResult:
+             gamma: float = 5.0, backend: str = DEFAULT_EXACT) -> DemoResult:
     """Segment a built-in photo and write ``mask.png``, ``overlay.png``, ``demo.json``.
 
     Args:
@@ -337,7 +338,7 @@ def _story_report(out_dir: Path, story: StoryResult, settings: dict) -> Path:
 def run_story(out_dir: str | os.PathLike = "ersm-demo", n: int = 800, epochs: int = 10,
               image_size: int = 64, seed: int = 0, limit: int | None = 96, steps: int = 8,
               image: str = "coffee", size: int = 192, gamma: float = 5.0,
-              backend: str = "graphcut", progress: bool = True,
+              backend: str = DEFAULT_EXACT, progress: bool = True,
               keep_ratio: float = KEEP_RATIO) -> StoryResult:
     """The full demo: picture segmentation, then train, solve, evaluate and compare.
 

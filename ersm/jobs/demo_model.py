@@ -27,6 +27,7 @@ from scipy.ndimage import gaussian_filter
 from ..energy.grid import GridEnergy
 from ..energy.weights import contrast_weights
 from ..solvers.api import solve
+from ..solvers.defaults import DEFAULT_EXACT
 
 HARD = 1e3
 """Unary of pixels outside the box: far above any log-density ratio plus cut cost."""
@@ -76,7 +77,7 @@ def colour_log_density(cells: np.ndarray, weights: np.ndarray, bins: int,
 
 
 def box_segment(image: np.ndarray, box: np.ndarray, gamma: float = 5.0, bins: int = 16,
-                smooth: float = 1.0, iterations: int = 5, backend: str = "graphcut") -> Segmentation:
+                smooth: float = 1.0, iterations: int = 5, backend: str = DEFAULT_EXACT) -> Segmentation:
     """Segment the object inside ``box`` (see the module docstring for the model).
 
     Args:

@@ -33,6 +33,7 @@ from ..nets.ersm_layer import ERSMLayer
 from ..solvers.api import solve
 from ..runs.checkpoint import load_trained
 from ..runs.data import open_split
+from ..solvers.defaults import DEFAULT_EXACT
 
 MASK_KEYS: tuple[str, ...] = ("paths", "label", "pred", "unary", "pairwise", "keep_prob", "mask",
                               "classes")
@@ -96,13 +97,13 @@ def export_masks(run: str | os.PathLike, data_dir: str | os.PathLike, split: str
                       else layer.grid_energy())
             keep_prob = layer.keep_prob
             if ratio is None:
-                mask = solve(energy, backend=backend or "graphcut").mask
+                mask = solve(energy, backend=backend or DEFAULT_EXACT).mask
             elif isinstance(layer, ERSMLayer):
                 mask = budget_mask(energy.unary, energy.pairwise, ratio)[0]
                 chunks["mask_topk"].append(top_ratio_mask(keep_prob, ratio).cpu().numpy())
             else:
                 chunks["pred_learned"].append(pred.cpu().numpy())
-                pred, mask = _budgeted_forward(model, images, backend or "graphcut", ratio)
+                pred, mask = _budgeted_forward(model, images, backend or DEFAULT_EXACT, ratio)
             chunks["paths"] += [it["path"] for it in items]
             chunks["label"].append(np.array([it["label"] for it in items], dtype=np.int64))
             for key, value in (("pred", pred), ("unary", energy.unary),

@@ -23,6 +23,7 @@ from ..solvers.registry import get_backend
 from .executors import map_unordered
 from .inputs import collect_inputs, split_clashes
 from .task import FAILED, SKIPPED, SOLVED, FileOutcome, describe_error, solve_file
+from ..solvers.defaults import DEFAULT_EXACT
 
 
 @dataclass
@@ -66,7 +67,7 @@ class SolveReport:
 
 
 def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                backend: str = "graphcut", workers: int = 1, scheduler: Any = None,
+                backend: str = DEFAULT_EXACT, workers: int = 1, scheduler: Any = None,
                 progress: bool = True, overwrite: bool = False,
                 on_error: Callable[[Path, str], None] | None = None,
                 options: Mapping[str, Any] | None = None) -> SolveReport:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from ..io.energy_files import load_energy
 from ..io.mask_files import is_valid_mask_file, mask_path, save_mask
 from ..solvers.api import solve
+from ..solvers.defaults import DEFAULT_EXACT
 
 SOLVED, SKIPPED, FAILED = "solved", "skipped", "failed"
 
@@ -58,7 +59,7 @@ def is_done(input_path: Path, output: Path, backend: str,
 
 
 def solve_file(input_path: str | os.PathLike, out_dir: str | os.PathLike,
-               backend: str = "graphcut", overwrite: bool = False,
+               backend: str = DEFAULT_EXACT, overwrite: bool = False,
                options: Mapping[str, Any] | None = None) -> FileOutcome:
     """Solve one energy file into ``out_dir / f"{stem}.npz"`` (see :mod:`ersm.io.mask_files`).
 

@@ -22,6 +22,7 @@ from .backbones import load_backbone
 from .energy_mask import EnergyMaskLayer
 from .ersm_layer import ERSMLayer
 from .tokens import upsample_tokens
+from ..solvers.defaults import DEFAULT_RELAXED
 
 MODELS: tuple[str, ...] = ("baseline", "ersm", "mrf")
 BACKBONE_ALIASES: dict[str, str] = {"small": "small_cnn"}
@@ -141,7 +142,7 @@ def make_layer(model: str, channels: int, backend: str | None = None,
                          f"options {unknown}; it takes {sorted(accepted)}")
     if model == "ersm":
         return ERSMLayer(channels, **layer_kwargs)
-    return EnergyMaskLayer(channels, backend=backend or "meanfield", **layer_kwargs)
+    return EnergyMaskLayer(channels, backend=backend or DEFAULT_RELAXED, **layer_kwargs)
 
 
 def build_model(model: str = "baseline", backbone: str = "small", backend: str | None = None,

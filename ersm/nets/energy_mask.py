@@ -57,6 +57,7 @@ from .recording import RecordingLayer, from_last, last_output
 from .terms import (PAIRWISE_KINDS, learned_weights, mask_regularizer, token_pairwise,
                     token_unaries)
 from .tokens import check_features, check_patch_size, pool_tokens, upsample_tokens
+from ..solvers.defaults import DEFAULT_RELAXED
 
 
 # ---------------------------------------------------------------- solving
@@ -65,7 +66,7 @@ EXTRA_STATE_VERSION = 1
 """Version of :meth:`EnergyMaskLayer.get_extra_state`'s dict."""
 
 
-def solve_tokens(unary: torch.Tensor, pairwise: torch.Tensor, backend: str = "meanfield",
+def solve_tokens(unary: torch.Tensor, pairwise: torch.Tensor, backend: str = DEFAULT_RELAXED,
                  temperature: float = 1.0,
                  backend_options: Mapping[str, Any] | None = None) -> SolveResult:
     """:func:`ersm.solve` on a token energy with the options ``backend`` accepts.
@@ -123,7 +124,7 @@ class EnergyMaskOutput:
 
 
 def energy_mask(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                backend: str = "meanfield", connectivity: int = 4, patch_size: int = 1,
+                backend: str = DEFAULT_RELAXED, connectivity: int = 4, patch_size: int = 1,
                 temperature: float = 1.0, unary_weight: float = 1.0,
                 pairwise_weight: float = 1.0, pairwise: str = "cosine",
                 edge_weight: torch.Tensor | None = None, edge_bias: torch.Tensor | None = None,
@@ -248,7 +249,7 @@ class EnergyMaskLayer(RecordingLayer):
         (torch.Size([2, 8, 6, 6]), torch.Size([2, 3, 3]))
     """
 
-    def __init__(self, channels: int, backend: str = "meanfield", connectivity: int = 4,
+    def __init__(self, channels: int, backend: str = DEFAULT_RELAXED, connectivity: int = 4,
                  patch_size: int = 1, temperature: float = 1.0, unary_weight: float = 1.0,
                  pairwise_weight: float = 0.5, pairwise: str = "cosine",
                  backend_options: Mapping[str, Any] | None = None, init_bias: float = -2.0,

@@ -3,6 +3,8 @@ checks (chosen by its capability flags), one test per ``(backend, check)``; plug
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -103,6 +105,16 @@ def test_gco_large_terms_do_not_abort():
     """GCO aborts the process on a term above 1e7: the adapter must scale below it."""
     pytest.importorskip("gco")
     energy = random_grid_energy(1, 30, 30, 4, seed=2, unary_scale=1e6, pairwise_scale=1e6)
-    got = ersm.solve(energy, backend="gco")
+    with pytest.warns(RuntimeWarning, match="gco rounded 1 of 1 maps to int32"):
+        got = ersm.solve(energy, backend="gco")
     want = ersm.solve(energy, backend="graphcut")
     np.testing.assert_allclose(got.energy, want.energy, rtol=1e-5)
+
+
+def test_gco_lossless_energies_do_not_warn():
+    pytest.importorskip("gco")
+    energy = ersm.GridEnergy(np.array([[[-2.0, 1.0], [0.5, -0.25]]]), np.full((1, 2, 2, 2), 0.75))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = ersm.solve(energy, backend="gco")
+    assert got.info["lossless"].all()

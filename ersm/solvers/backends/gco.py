@@ -11,6 +11,8 @@ only when this backend runs. The PyPI package ``pygco`` does not build; use
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ...core.optional import require
@@ -55,6 +57,10 @@ def _run(unary: np.ndarray, pairwise: np.ndarray) -> dict:
     for b in range(unary.shape[0]):
         mask[b], ok = gco_mincut_map(unary[b], pairwise[b])
         lossless.append(ok)
+    if not all(lossless):
+        warnings.warn(f"gco rounded {len(lossless) - sum(lossless)} of {len(lossless)} maps to "
+                      "int32 (no power-of-two scaling is lossless): their masks may not be "
+                      "optimal; info['lossless'] says which", RuntimeWarning, stacklevel=3)
     return {"mask": mask, "lossless": np.array(lossless, dtype=bool)}
 
 

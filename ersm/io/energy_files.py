@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,6 +29,7 @@ from ..core.arrays import is_torch
 from ..energy.grid import GridEnergy
 from ._host import host_array
 from .atomic import atomic_save_npz, atomic_write
+from .npz import read_npz
 
 SUFFIXES: tuple[str, ...] = (".npz", ".pt")
 """File suffixes :func:`load_energy` understands."""
@@ -54,11 +54,7 @@ def _suffix(path: Path) -> str:
 def _read_npz(path: Path) -> dict[str, Any]:
     if not zipfile.is_zipfile(path):
         raise EnergyFileError(f"{path}: not a .npz file (no zip archive: truncated or another format)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
-        raise EnergyFileError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+    return read_npz(path, ".npz file", error=EnergyFileError)
 
 
 def _read_pt(path: Path) -> dict[str, Any]:

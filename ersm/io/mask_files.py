@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 from ..solvers.result import SolveResult
 from ._host import host_array
 from .atomic import atomic_write
+from .npz import read_npz
 
 KEYS: tuple[str, ...] = ("mask", "energy", "backend")
 
@@ -109,19 +108,13 @@ def load_mask(path: str | os.PathLike) -> MaskFile:
         MaskFileError: (a ``ValueError``) unreadable, truncated or malformed file.
     """
     path = Path(path)
+    data = read_npz(path, "mask file", KEYS, MaskFileError)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in KEYS if key not in data.files]
-            if missing:
-                raise MaskFileError(f"{path}: missing entry {missing[0]!r}")
-            options = json.loads(str(data["options"])) if "options" in data.files else {}
-            content = MaskFile(data["mask"], data["energy"], str(data["backend"]), options,
-                               data["q"] if "q" in data.files else None,
-                               data["free_energy"] if "free_energy" in data.files else None)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, (MaskFileError, FileNotFoundError)):
-            raise
+        options = json.loads(str(data["options"])) if "options" in data else {}
+    except ValueError as exc:
         raise MaskFileError(f"{path}: not a readable mask file ({type(exc).__name__}: {exc})") from exc
+    content = MaskFile(data["mask"], data["energy"], str(data["backend"]), options,
+                       data.get("q"), data.get("free_energy"))
     return _check(content, path)
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import zipfile
-import zlib
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,6 +32,7 @@ from ..core.arrays import to_numpy
 from ..io.atomic import atomic_save_npz
 from ..io.energy_files import load_energy
 from ..io.mask_files import mask_path
+from ..io.npz import read_npz
 from ..solvers.path import PathResult, solve_path
 from ..solvers.path.api import check_lam_range
 from .solve_files import SolveReport, prepare_outputs, run_file_tasks
@@ -58,17 +57,9 @@ def load_thresholds(path: str | os.PathLike) -> dict[str, Any]:
         ValueError: unreadable, truncated or malformed file.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in KEYS if key not in data.files]
-            if missing:
-                raise ValueError(f"{path}: missing entry {missing[0]!r}")
-            out = {"thresholds": data["thresholds"], "lam_min": float(data["lam_min"]),
-                   "lam_max": float(data["lam_max"]), "kind": str(data["kind"])}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError) or str(exc).startswith(f"{path}:"):
-            raise
-        raise ValueError(f"{path}: not a readable threshold file ({type(exc).__name__}: {exc})") from exc
+    data = read_npz(path, "threshold file", KEYS)
+    out = {"thresholds": data["thresholds"], "lam_min": float(data["lam_min"]),
+           "lam_max": float(data["lam_max"]), "kind": str(data["kind"])}
     t = out.pop("kind")
     if t != KIND or out["thresholds"].dtype != np.float64 or out["thresholds"].ndim not in (2, 3):
         raise ValueError(f"{path}: not a threshold file (kind {t!r}, thresholds "

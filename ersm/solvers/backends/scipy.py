@@ -8,18 +8,23 @@ is the canonical one: tokens not reachable from the source in the residual graph
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
 from ...core.errors import ValueRangeError
 from ..kernels.grid_graph import grid_edges, solve_each_map, terminal_capacities
 from ..kernels.integer_scaling import exact_integer_scale, to_integers
 from ..registry import BackendSpec, register
 
+if TYPE_CHECKING:  # scipy.sparse is imported when the backend runs: ~0.3 s off `import ersm`
+    import scipy.sparse as sp
+
 
 def source_reachable_cut(capacity: sp.csr_matrix, flow: sp.csr_matrix, source: int) -> np.ndarray:
     """Bool per node: reachable from ``source`` through positive residual capacity."""
+    from scipy.sparse.csgraph import breadth_first_order  # lazy: scipy.sparse costs ~0.3 s
+
     residual = (capacity - flow).tocsr()
     residual.data = (residual.data > 0).astype(np.int8)
     residual.eliminate_zeros()
@@ -31,6 +36,9 @@ def source_reachable_cut(capacity: sp.csr_matrix, flow: sp.csr_matrix, source: i
 
 def scipy_mincut_map(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
     """Canonical keep-mask ``(H, W)`` of one map via scipy max-flow (exact integers)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import maximum_flow
+
     height, width = unary.shape
     s = exact_integer_scale(unary, pairwise)
     if s is None:

@@ -9,14 +9,16 @@ Example:
 """
 
 from . import errors
-from .energy import GridEnergy, constant_weights, contrast_weights, cosine_weights
-from .solvers import SolveResult, available, solve
+from .energy import GridEnergy, PottsEnergy, constant_weights, contrast_weights, cosine_weights
+from .solvers import PottsResult, SolveResult, available, solve
 from .solvers import PathResult, SweepResult, solve_path, sweep
 
 __version__ = "0.1.0"
 __all__ = [
     "GridEnergy",
     "PathResult",
+    "PottsEnergy",
+    "PottsResult",
     "SolveResult",
     "SweepResult",
     "available",

@@ -10,10 +10,11 @@ from ..core.arrays import is_torch, like
 from ..core.checks import check_nonnegative
 from ..core.errors import ShapeError
 from ..energy.grid import GridEnergy
-from .defaults import DEFAULT_EXACT
+from ..energy.potts import PottsEnergy
+from .defaults import DEFAULT_EXACT, DEFAULT_POTTS
 from .options import check_options
 from .registry import BackendSpec, get_backend
-from .result import SolveResult
+from .result import PottsResult, SolveResult
 
 
 def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:
@@ -31,18 +32,30 @@ def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:
         )
 
 
-def solve(energy: GridEnergy, backend: str = DEFAULT_EXACT, **options: Any) -> SolveResult:
-    """Minimise a :class:`GridEnergy` with the named backend.
+def _available(spec: BackendSpec) -> BackendSpec:
+    if not spec.is_available:
+        raise ImportError(
+            f"backend {spec.name!r} needs {list(spec.requires)}: pip install 'ersm[{spec.extra}]'"
+        )
+    return spec
+
+
+def solve(energy: GridEnergy | PottsEnergy, backend: str | None = None,
+          **options: Any) -> SolveResult | PottsResult:
+    """Minimise a :class:`GridEnergy` or a :class:`PottsEnergy` with the named backend.
 
     Args:
         energy: the batch of energies (NumPy or torch).
-        backend: a name from :func:`ersm.solvers.available` (default ``"graphcut"``,
-            exact, Numba).
+        backend: a name from :func:`ersm.solvers.available` (``available("potts")`` for
+            a ``PottsEnergy``); default ``"graphcut"`` (exact, Numba) for a
+            ``GridEnergy``, ``"expansion"`` (α-expansion on the exact cut) for a
+            ``PottsEnergy``.
         **options: backend options (e.g. ``iters=`` for mean-field).
 
     Returns:
         :class:`SolveResult` with ``mask`` ``(B, H, W)`` bool and ``energy`` ``(B,)``
-        float64, both of the energy's array type and device (unbatched if the energy is).
+        float64, both of the energy's array type and device (unbatched if the energy is);
+        for a ``PottsEnergy`` a :class:`PottsResult` with ``labels`` ``(B, H, W)`` int64.
 
     Example:
         >>> import numpy as np, ersm
@@ -50,11 +63,9 @@ def solve(energy: GridEnergy, backend: str = DEFAULT_EXACT, **options: Any) -> S
         >>> ersm.solve(e).mask
         array([[ True, False]])
     """
-    spec = get_backend(backend)
-    if not spec.is_available:
-        raise ImportError(
-            f"backend {backend!r} needs {list(spec.requires)}: pip install 'ersm[{spec.extra}]'"
-        )
+    if isinstance(energy, PottsEnergy):
+        return solve_potts(energy, DEFAULT_POTTS if backend is None else backend, **options)
+    spec = _available(get_backend(DEFAULT_EXACT if backend is None else backend))
     check_energy_for(spec, energy)
     check_options(options, [spec])
     if spec.array == "native":
@@ -73,3 +84,35 @@ def solve(energy: GridEnergy, backend: str = DEFAULT_EXACT, **options: Any) -> S
         mask = mask[0]
         q = None if q is None else q[0]
     return SolveResult(mask=mask, energy=energy.energy(mask), backend=spec.name, q=q, info=out)
+
+
+def solve_potts(energy: PottsEnergy, backend: str = DEFAULT_POTTS, **options: Any) -> PottsResult:
+    """Minimise a :class:`PottsEnergy` (what :func:`solve` does for one).
+
+    Example:
+        >>> import numpy as np, ersm
+        >>> unary = np.array([[[0.0, 2.0, 2.0]], [[2.0, 0.0, 2.0]], [[2.0, 2.0, 0.1]]])
+        >>> ersm.solve(ersm.PottsEnergy(unary, np.full((2, 1, 3), 0.5))).labels
+        array([[0, 1, 2]])
+    """
+    if not isinstance(energy, PottsEnergy):
+        raise TypeError(f"energy must be a PottsEnergy, got {type(energy).__name__}")
+    spec = _available(get_backend(backend, "potts"))
+    if spec.needs_submodular:
+        check_nonnegative(energy.pairwise, "pairwise",
+                          why=f"backend {spec.name!r} needs non-negative weights")
+    check_options(options, [spec])
+    if spec.array == "native":
+        out = spec.run(energy.unary, energy.pairwise, **options)
+    else:
+        out = spec.run(*energy.numpy(), **options)
+    labels = out.pop("labels")
+    q = out.pop("q", None)
+    if is_torch(energy.unary) and not is_torch(labels):
+        labels = like(np.asarray(labels, dtype=np.int64), energy.unary)
+        q = None if q is None else like(np.asarray(q), energy.unary)
+    if not energy.batched:
+        labels = labels[0]
+        q = None if q is None else q[0]
+    return PottsResult(labels=labels, energy=energy.energy(labels), backend=spec.name, q=q,
+                       info=out)

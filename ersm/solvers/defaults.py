@@ -13,4 +13,7 @@ DEFAULT_EXACT = "graphcut"
 #: the default relaxed, differentiable backend (mean-field, any device)
 DEFAULT_RELAXED = "meanfield"
 
-__all__ = ["DEFAULT_EXACT", "DEFAULT_RELAXED"]
+#: the default backend for multi-label Potts energies (α-expansion on the exact cut)
+DEFAULT_POTTS = "expansion"
+
+__all__ = ["DEFAULT_EXACT", "DEFAULT_POTTS", "DEFAULT_RELAXED"]

@@ -20,6 +20,10 @@ class BackendSpec:
 
     Attributes:
         name: registry key used in ``ersm.solve(energy, backend=name)``.
+        kind: the energy it solves: ``"grid"`` (binary :class:`~ersm.GridEnergy`, the
+            default) or ``"potts"`` (multi-label :class:`~ersm.PottsEnergy`; ``run`` then
+            receives ``unary (B, L, H, W)`` and returns ``"labels"`` ``(B, H, W)`` int64
+            instead of ``"mask"``). One name may be registered once per kind.
         run: ``run(unary (B,H,W) f64, pairwise (B,K,H,W) f64, **options) -> dict`` with at
             least ``"mask"`` ``(B, H, W)`` bool; other keys land in ``SolveResult.info``.
             Receives validated, C-contiguous NumPy arrays and never validates.
@@ -54,6 +58,7 @@ class BackendSpec:
     array: str = "numpy"
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
+    kind: str = "grid"
 
     @property
     def is_available(self) -> bool:
@@ -61,7 +66,10 @@ class BackendSpec:
         return all(importable(m) for m in self.requires)
 
 
-_REGISTRY: dict[str, BackendSpec] = {}
+KINDS: tuple[str, ...] = ("grid", "potts")
+"""Energy kinds a backend can solve (:attr:`BackendSpec.kind`)."""
+
+_REGISTRY: dict[tuple[str, str], BackendSpec] = {}
 
 
 def register(spec: BackendSpec) -> BackendSpec:
@@ -69,17 +77,19 @@ def register(spec: BackendSpec) -> BackendSpec:
 
     ``spec.defaults`` is filled from ``spec.run``'s signature when empty.
     """
+    if spec.kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {spec.kind!r}")
     defaults = signature_defaults(spec.run)
     if defaults and not spec.defaults:  # a spec already filled in registers unchanged
         spec = replace(spec, defaults=defaults)
-    _REGISTRY[spec.name] = spec
+    _REGISTRY[spec.kind, spec.name] = spec
     return spec
 
 
-def unregister(name: str) -> BackendSpec:
+def unregister(name: str, kind: str = "grid") -> BackendSpec:
     """Remove the backend ``name`` (a plug-in, e.g. after a test) and return its spec."""
-    get_backend(name)
-    return _REGISTRY.pop(name)
+    get_backend(name, kind)
+    return _REGISTRY.pop((kind, name))
 
 
 def signature_defaults(run: Callable[..., Any]) -> dict[str, Any]:
@@ -90,11 +100,30 @@ def signature_defaults(run: Callable[..., Any]) -> dict[str, Any]:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}
 
 
-def get_backend(name: str) -> BackendSpec:
-    """The spec registered as ``name``; ``ValueError`` lists the known names otherwise."""
-    if name not in _REGISTRY:
-        raise ValueError(f"backend must be one of {sorted(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[name]
+def get_backend(name: str, kind: str = "grid") -> BackendSpec:
+    """The spec registered as ``name`` for energies of ``kind``; ``ValueError`` lists the
+    known names of that kind otherwise."""
+    if (kind, name) not in _REGISTRY:
+        names = sorted(n for k, n in _REGISTRY if k == kind)
+        other = [k for k, n in _REGISTRY if n == name]
+        hint = (f" ({name!r} solves {_ENERGY_NAMES[other[0]]} only)" if other else "")
+        raise ValueError(f"backend must be one of {names} for a {_ENERGY_NAMES[kind]}, "
+                         f"got {name!r}{hint}")
+    return _REGISTRY[kind, name]
+
+
+_ENERGY_NAMES = {"grid": "GridEnergy", "potts": "PottsEnergy"}
+
+
+def specs_named(name: str) -> list[BackendSpec]:
+    """Every spec registered as ``name`` (one per energy kind it solves); ``ValueError``
+    lists the known names when there is none (e.g. ``ersm solve -b NAME``, before the
+    energy files are read)."""
+    specs = [spec for (_, n), spec in sorted(_REGISTRY.items()) if n == name]
+    if not specs:
+        raise ValueError(f"backend must be one of {sorted({n for _, n in _REGISTRY})}, "
+                         f"got {name!r}")
+    return specs
 
 
 def accepted_options(spec: BackendSpec) -> tuple[str, ...] | None:
@@ -112,14 +141,16 @@ def _accepted_options(run: Callable[..., Any]) -> tuple[str, ...] | None:
 
 
 def backends(where: Callable[[BackendSpec], bool] | None = None,
-             include_unavailable: bool = False) -> list[BackendSpec]:
-    """Registered specs (available ones unless asked), optionally filtered, sorted by name."""
-    specs: Iterable[BackendSpec] = sorted(_REGISTRY.values(), key=lambda s: s.name)
+             include_unavailable: bool = False, kind: str = "grid") -> list[BackendSpec]:
+    """Registered specs for energies of ``kind`` (available ones unless asked),
+    optionally filtered, sorted by name."""
+    specs: Iterable[BackendSpec] = sorted((s for s in _REGISTRY.values() if s.kind == kind),
+                                          key=lambda s: s.name)
     if not include_unavailable:
         specs = [s for s in specs if s.is_available]
     return [s for s in specs if where is None or where(s)]
 
 
-def available() -> list[str]:
-    """Names of the backends usable on this machine."""
-    return [s.name for s in backends()]
+def available(kind: str = "grid") -> list[str]:
+    """Names of the backends usable on this machine for energies of ``kind``."""
+    return [s.name for s in backends(kind=kind)]

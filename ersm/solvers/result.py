@@ -1,4 +1,4 @@
-"""``SolveResult``: what every backend returns through ``ersm.solve``."""
+"""``SolveResult`` (binary) and ``PottsResult`` (multi-label): what ``ersm.solve`` returns."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class _InfoAttributes:
+    """``info`` keys readable as attributes (``result.iterations``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        info = self.__dict__.get("info", {})
+        if name in info:
+            return info[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or info key {name!r}")
+
+
 @dataclass
-class SolveResult:
+class SolveResult(_InfoAttributes):
     """Result of ``ersm.solve``.
 
     Attributes:
@@ -27,8 +37,24 @@ class SolveResult:
     q: Any = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    def __getattr__(self, name: str) -> Any:
-        info = self.__dict__.get("info", {})
-        if name in info:
-            return info[name]
-        raise AttributeError(f"SolveResult has no attribute or info key {name!r}")
+
+@dataclass
+class PottsResult(_InfoAttributes):
+    """Result of ``ersm.solve`` for a :class:`~ersm.PottsEnergy`.
+
+    Attributes:
+        labels: ``(B, H, W)`` (or ``(H, W)``) int64 labels in ``[0, L)``, same array type
+            and device as the energy's arrays.
+        energy: ``(B,)`` (or ``()``) float64 energy of ``labels``
+            (:meth:`PottsEnergy.energy`).
+        backend: the backend name.
+        q: ``(B, L, H, W)`` (or ``(L, H, W)``) marginals for backends that produce them
+            (``meanfield``), else None.
+        info: backend-specific extras, also readable as attributes.
+    """
+
+    labels: Any
+    energy: Any
+    backend: str
+    q: Any = None
+    info: dict[str, Any] = field(default_factory=dict)

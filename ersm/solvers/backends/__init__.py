@@ -15,6 +15,9 @@ module                   backend
 :mod:`.ste`              exact cut, straight-through gradient
 :mod:`.perturbed`        exact cut, perturb-and-MAP gradient
 :mod:`.tv`               total-variation relaxation by primal–dual
+:mod:`.expansion`        α-expansion for ``PottsEnergy`` (multi-label, default)
+:mod:`.potts_meanfield`  multi-label mean-field for ``PottsEnergy`` (``meanfield``)
+:mod:`.potts_gco`        gco-wrapper α-expansion for ``PottsEnergy`` (``gco``)
 =======================  =====================================================
 
 Each module calls :func:`ersm.solvers.register` at import; the computation lives in
@@ -22,8 +25,10 @@ Each module calls :func:`ersm.solvers.register` at import; the computation lives
 and a test that runs :func:`ersm.testing.check_backend` on it.
 """
 
-from . import (brute, gco, graphcut, maxflow, meanfield, meanfield_implicit,  # noqa: F401
-               perturbed, reference, scipy, ste, tv)
+from . import (brute, expansion, gco, graphcut, maxflow, meanfield,  # noqa: F401
+               meanfield_implicit, perturbed, potts_gco, potts_meanfield, reference, scipy,
+               ste, tv)
 
-__all__ = ["brute", "gco", "graphcut", "maxflow", "meanfield", "meanfield_implicit",
-           "perturbed", "reference", "scipy", "ste", "tv"]
+__all__ = ["brute", "expansion", "gco", "graphcut", "maxflow", "meanfield",
+           "meanfield_implicit", "perturbed", "potts_gco", "potts_meanfield", "reference",
+           "scipy", "ste", "tv"]

@@ -1,0 +1,80 @@
+"""``expansion`` (default for :class:`~ersm.PottsEnergy`): α-expansion on our exact cut.
+
+Each α-move is one binary cut with the Numba Boykov–Kolmogorov kernel, built from the
+current labels (:mod:`ersm.solvers.kernels.expansion` shows the move energy); labels are
+visited in turn until no α-move lowers the energy. Maps run in parallel over the batch.
+The result is a local minimum for every α-move: within a factor ``2·max w / min w`` of
+the optimum (2 for constant weights), and the exact minimum for ``L = 2`` (started from
+label 0 everywhere: the first move is the binary cut itself).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...core.checks import check_count
+from ...energy.potts import check_labels
+from ..registry import BackendSpec, register
+
+INITS = ("auto", "unary", "zeros")
+
+
+def initial_labels(unary: np.ndarray, init: Any) -> np.ndarray:
+    """The start labelling ``(B, H, W)`` int64: ``"unary"`` (the cheapest label of each
+    token), ``"zeros"`` (label 0 everywhere), ``"auto"`` (``"zeros"`` for ``L = 2``, so
+    that the first real move is the exact binary cut, else ``"unary"``) or given labels
+    ``(B, H, W)`` (``(H, W)`` for a single map)."""
+    b, n_labels, h, w = unary.shape
+    if isinstance(init, str):
+        if init == "auto":
+            init = "zeros" if n_labels == 2 else "unary"
+        if init == "unary":
+            return np.argmin(unary, axis=1).astype(np.int64)
+        if init == "zeros":
+            return np.zeros((b, h, w), dtype=np.int64)
+        raise ValueError(f"init must be one of {INITS} or labels, got {init!r}")
+    from ...core.arrays import to_numpy
+
+    labels = to_numpy(init) if hasattr(init, "shape") else np.asarray(init)
+    if labels.ndim == 2 and b == 1:
+        labels = labels[None]
+    return np.asarray(check_labels(labels, (b, h, w), n_labels, "init"), dtype=np.int64)
+
+
+def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "auto",
+                  max_cycles: int = 100, recycle: bool = True) -> dict:
+    """α-expansion on host float64 arrays (the backend's ``run``; use ``ersm.solve``).
+
+    Args:
+        unary: ``(B, L, H, W)`` label costs.
+        pairwise: ``(B, K, H, W)`` Potts weights ``≥ 0``.
+        init: start labels: "auto" ("zeros" if L = 2, exact; else "unary"), "unary",
+            "zeros" or labels (see :func:`initial_labels`).
+        max_cycles: most passes over the L labels per map (>= 1).
+        recycle: warm-start each label's move from that label's previous flow (faster;
+            keeps L residual graphs per map in memory).
+
+    Returns:
+        dict with ``labels`` ``(B, H, W)`` int64, ``cycles`` ``(B,)`` float64 (label
+        visits / L), ``moves`` ``(B,)`` int64 (accepted moves) and ``converged``
+        ``(B,)`` bool (no α-move improves).
+    """
+    from ..kernels.expansion import expansion_batch
+
+    max_cycles = check_count(max_cycles, "max_cycles")
+    start = initial_labels(unary, init)
+    if unary.shape[0] == 0:
+        return {"labels": start, "cycles": np.zeros(0), "moves": np.zeros(0, np.int64),
+                "converged": np.zeros(0, bool)}
+    labels, stats = expansion_batch(unary, pairwise, start, max_cycles, bool(recycle))
+    return {"labels": labels, "cycles": stats[:, 1] / unary.shape[1],
+            "moves": stats[:, 2].astype(np.int64), "converged": stats[:, 3] > 0}
+
+
+SPEC = register(BackendSpec(
+    name="expansion", run=run_expansion, kind="potts", needs_submodular=True,
+    description="alpha-expansion, every move one exact Boykov-Kolmogorov cut (Numba, "
+    "float64, batch-parallel); local minimum, within 2x of the optimum for constant weights",
+))

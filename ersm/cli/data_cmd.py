@@ -39,10 +39,10 @@ def add_synth_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="share P of train images given their class's background tint; "
                              "the rest draw it uniformly (default 0: independent of the class)")
     parser.add_argument("--colour", choices=("random", "class"), default="random",
-                        help="shapes: object hue random (default: only the shape and "
-                             "texture tell the class) or fixed by the class")
-    parser.add_argument("--texture", choices=("class", "random"), default="class",
-                        help="shapes: object texture fixed by the class (default) or random")
+                        help="shapes: object hue random (default) or fixed by the class")
+    parser.add_argument("--texture", choices=("random", "class"), default="random",
+                        help="shapes: object texture random (default: with --colour random "
+                             "only the outline tells the class) or fixed by the class")
     parser.add_argument("--kind", choices=("shapes", "digits"), default="shapes",
                         help="default: shapes")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")

@@ -38,6 +38,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                     "(keep cost adapted by dual ascent)")
     p.add_argument("--keep-cost", type=float, help="mrf layer: keep cost added to every unary "
                                                    "(start value with --keep-ratio; default 0)")
+    p.add_argument("--budget", choices=("dual", "loss"),
+                   help="mrf layer: how training meets --keep-ratio: dual (dual ascent on the "
+                        "keep cost, default) or loss (DynamicViT's (mean gate - r)^2 penalty)")
+    p.add_argument("--budget-weight", type=float,
+                   help="mrf layer: weight of the --budget loss penalty (default: 2)")
     p.add_argument("--unary-weight", type=float, help="mask layer: unary scale (lambda)")
     p.add_argument("--pairwise-weight", type=float, help="mask layer: pairwise scale (gamma)")
     p.add_argument("--temperature", type=float, help="mask layer: temperature T")
@@ -63,8 +68,8 @@ def given_config(args: argparse.Namespace) -> dict[str, Any]:
     fields = ("data", "model", "backbone", "backend", "epochs", "batch_size", "lr",
               "weight_decay", "image_size", "weights", "freeze", "seed", "num_workers", "device")
     given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
-    options = ("patch_size", "pairwise", "keep_ratio", "keep_cost", "unary_weight",
-               "pairwise_weight", "temperature")
+    options = ("patch_size", "pairwise", "keep_ratio", "keep_cost", "budget", "budget_weight",
+               "unary_weight", "pairwise_weight", "temperature")
     layer = {key: getattr(args, key) for key in options if getattr(args, key) is not None}
     if layer:
         given["layer_kwargs"] = layer

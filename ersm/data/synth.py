@@ -8,10 +8,10 @@ Two generators write the image-folder layout (:class:`~ersm.data.ImageFolderData
     DIR/meta.json                               generator, seed, n, spurious rate, classes
 
 - :func:`make_synthetic_dataset`: one coloured, textured shape per image on a blotchy
-  background cluttered with grey distractor shapes. The class decides the outline and
-  the texture; the colour is drawn independently of the class (``colour="random"``, the
-  default) or fixed by it (``colour="class"``, the older, easier variant);
-  ``texture="random"`` leaves only the outline.
+  background cluttered with grey distractor shapes. The class decides the outline; by
+  default colour and texture are drawn independently of the class (``colour="random"``,
+  ``texture="random"``), so only the outline tells the class; ``texture="class"`` and
+  ``colour="class"`` give the older, easier variants where they tell it too.
 - :func:`make_digits_in_clutter`: a scikit-learn 8×8 digit (bundled with the package,
   no download) upscaled into the same kind of clutter.
 
@@ -59,7 +59,7 @@ from ._draw import (
 FORMAT = "ersm-synth"
 DEFAULT_SHAPES: tuple[str, ...] = ("cross", "disc", "square", "triangle")
 COLOURINGS: tuple[str, ...] = ("random", "class")
-TEXTURINGS: tuple[str, ...] = ("class", "random")
+TEXTURINGS: tuple[str, ...] = ("random", "class")
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 ITEM_FIELDS: tuple[str, ...] = ("split", "path", "label", "class", "background")
 
@@ -146,7 +146,7 @@ def _random_center(rng: np.random.Generator, size: int, margin: float) -> tuple[
 
 
 def shape_renderer(classes: Sequence[str], colour: str = "random",
-                   texture_by: str = "class") -> Renderer:
+                   texture_by: str = "random") -> Renderer:
     """Renderer for shape classes.
 
     Args:
@@ -155,7 +155,7 @@ def shape_renderer(classes: Sequence[str], colour: str = "random",
             ``[0, 1)``, independent of the class.
         texture_by: ``"class"``: texture (solid, stripes, checker, dots) fixed by the
             shape's name; ``"random"``: uniform, independent of the class (then only the
-            outline tells the class: much harder for the small CNN).
+            outline tells the class).
     """
     if colour not in COLOURINGS:
         raise ValueError(f"colour must be one of {COLOURINGS}, got {colour!r}")
@@ -280,12 +280,12 @@ def write_dataset(out_dir: str | os.PathLike, kind: str, classes: Sequence[str],
 def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurious: float = 0.0,
                            size: int = 64, classes: Sequence[str] = DEFAULT_SHAPES,
                            test_fraction: float = 0.25, overwrite: bool = False,
-                           colour: str = "random", texture: str = "class") -> dict:
+                           colour: str = "random", texture: str = "random") -> dict:
     """Write shapes-in-clutter images with exact masks and an optional spurious background.
 
-    With the defaults (``spurious=0``, ``colour="random"``) neither the object's colour nor
-    the background tint carries class information: the object (its outline and its
-    class texture) does. ``texture="random"`` removes the texture cue too.
+    With the defaults (``spurious=0``, ``colour="random"``, ``texture="random"``) neither
+    the object's colour and texture nor the background tint carries class information:
+    only the object's outline does. ``texture="class"`` adds a class texture (easier).
 
     Args:
         out_dir: destination folder (created; must be empty unless ``overwrite``).
@@ -299,9 +299,9 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n: int, seed: int, spurio
             reader sorts them).
         test_fraction: share of ``n`` in the test split.
         overwrite: replace an earlier synthetic dataset in ``out_dir``.
-        colour: ``"random"`` (object hue and texture independent of the class) or
-            ``"class"`` (fixed by the class).
-        texture: ``"class"`` (fixed by the class) or ``"random"``.
+        colour: ``"random"`` (object hue independent of the class) or ``"class"`` (fixed
+            by the class).
+        texture: ``"random"`` (independent of the class) or ``"class"`` (fixed by it).
 
     Returns:
         the metadata written to ``meta.json`` (with ``colour`` and ``texture``).

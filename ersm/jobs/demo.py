@@ -219,10 +219,12 @@ def _ensure_dataset(root: Path, n: int, seed: int, size: int) -> bool:
     if meta.is_file():
         old = json.loads(meta.read_text(encoding="utf-8"))
         if ((old.get("n"), old.get("seed"), old.get("size"), old.get("spurious"),
-             old.get("colour")) == (n, seed, size, 0.0, "random")):
+             old.get("colour"), old.get("texture")) == (n, seed, size, 0.0, "random", "class")):
             return False
+    # class textures: the demo's few images and epochs learn them; the study (bench/) uses
+    # the default, outline-only shapes
     make_synthetic_dataset(root, n=n, seed=seed, size=size, spurious=0.0, colour="random",
-                           overwrite=True)
+                           texture="class", overwrite=True)
     return True
 
 

@@ -18,6 +18,8 @@ import torch
 from ..energy.grid import GridEnergy
 from ..solvers.path import solve_path
 
+BUDGETS: tuple[str, ...] = ("dual", "loss")  # how training meets a keep ratio
+
 
 def check_keep_ratio(ratio: float | None, name: str = "keep_ratio") -> float | None:
     """Return ``ratio`` as a float if it is None or in ``[0, 1]``; ``ValueError`` otherwise."""
@@ -109,4 +111,22 @@ def dual_ascent_step(keep_cost: torch.Tensor, gate: torch.Tensor, ratio: float,
     return keep_cost
 
 
-__all__ = ["budget_mask", "check_keep_ratio", "dual_ascent_step", "top_ratio_mask"]
+def budget_penalty(gate: torch.Tensor, ratio: float, weight: float) -> torch.Tensor:
+    """DynamicViT's budget loss ``weight · (mean(gate) − r)²`` (scalar, differentiable).
+
+    The alternative to :func:`dual_ascent_step`: a fixed penalty weight, so the kept share
+    settles where the penalty's gradient balances the task loss's, not exactly at ``r``.
+
+    Args:
+        gate: ``(B, h, w)`` what multiplied the features.
+        ratio: target ``r``.
+        weight: penalty weight ``> 0``.
+
+    Example:
+        >>> float(budget_penalty(torch.full((1, 2, 2), 0.5), 0.25, 2.0))
+        0.125
+    """
+    return weight * (gate.mean() - ratio) ** 2
+
+
+__all__ = ["BUDGETS", "budget_mask", "budget_penalty", "check_keep_ratio", "dual_ascent_step", "top_ratio_mask"]

@@ -52,12 +52,14 @@ from ..solvers.api import solve
 from ..solvers.options import backend_options_for, check_backend_options
 from ..solvers.registry import get_backend
 from ..solvers.result import SolveResult
-from .budget import budget_mask, check_keep_ratio, dual_ascent_step, top_ratio_mask
+from .budget import (BUDGETS, budget_mask, budget_penalty, check_keep_ratio, dual_ascent_step,
+                     top_ratio_mask)
 from .recording import RecordingLayer, from_last, last_output
 from .terms import (PAIRWISE_KINDS, learned_weights, mask_regularizer, token_pairwise,
                     token_unaries)
 from .tokens import check_features, check_patch_size, pool_tokens, upsample_tokens
 from ..solvers.defaults import DEFAULT_RELAXED
+from ..core.checks import check_choice, check_positive
 
 
 # ---------------------------------------------------------------- solving
@@ -214,6 +216,10 @@ class EnergyMaskLayer(RecordingLayer):
             :func:`ersm.solve_path`); with a relaxed backend the gate is that backend's
             at the trained ``ρ``. Settable on a built layer.
         keep_cost_step: dual step size (``> 0``).
+        budget: how training meets ``keep_ratio``: ``"dual"`` (dual ascent on ``ρ``, the
+            default) or ``"loss"`` (DynamicViT's penalty ``budget_weight · (mean(gate) −
+            r)²`` added to :meth:`regularizer`; ``ρ`` stays at ``keep_cost``).
+        budget_weight: the penalty's weight for ``budget="loss"`` (``> 0``; DynamicViT: 2).
 
     What pushes a token out, what keeps it: token ``i`` is kept when its unary
     ``θ_i = λ · (vᵀ f_i + b) + ρ`` is negative enough to pay for the edges it cuts. Out:
@@ -254,7 +260,8 @@ class EnergyMaskLayer(RecordingLayer):
                  pairwise_weight: float = 0.5, pairwise: str = "cosine",
                  backend_options: Mapping[str, Any] | None = None, init_bias: float = -2.0,
                  reg_weight: float = 1e-2, keep_cost: float = 0.0,
-                 keep_ratio: float | None = None, keep_cost_step: float = 2.0) -> None:
+                 keep_ratio: float | None = None, keep_cost_step: float = 2.0,
+                 budget: str = "dual", budget_weight: float = 2.0) -> None:
         super().__init__()
         if pairwise not in PAIRWISE_KINDS:
             raise ValueError(f"pairwise must be one of {PAIRWISE_KINDS}, got {pairwise!r}")
@@ -270,6 +277,8 @@ class EnergyMaskLayer(RecordingLayer):
             raise ValueError(f"keep_cost_step must be finite and > 0, got {keep_cost_step}")
         self.keep_ratio = check_keep_ratio(keep_ratio)
         self.keep_cost_step = float(keep_cost_step)
+        self.budget = check_choice(budget, "budget", BUDGETS)
+        self.budget_weight = check_positive(budget_weight, "budget_weight")
         self.register_buffer("keep_cost", torch.tensor(float(keep_cost)))
         self.channels, self.connectivity = channels, connectivity
         self.patch_size = check_patch_size(patch_size)
@@ -311,7 +320,7 @@ class EnergyMaskLayer(RecordingLayer):
                           self.edge_bias, self.backend_options,
                           keep_cost=self.keep_cost.to(features.dtype),
                           keep_ratio=self.keep_ratio if self.budgeted else None)
-        if self.training and self.keep_ratio is not None:
+        if self.training and self.keep_ratio is not None and self.budget == "dual":
             dual_ascent_step(self.keep_cost, out.gate, self.keep_ratio, self.keep_cost_step)
         if (self.training and out.unary.requires_grad and out.unary.numel() > 0
                 and not out.differentiable and not self._warned):
@@ -337,8 +346,15 @@ class EnergyMaskLayer(RecordingLayer):
         return GridEnergy(last.unary.detach(), last.pairwise.detach())
 
     def regularizer(self) -> torch.Tensor:
-        """``reg_weight ·`` :func:`mask_regularizer` of the last forward pass (scalar)."""
-        return self.reg_weight * last_output(self).regularizer()
+        """``reg_weight ·`` :func:`mask_regularizer` of the last forward pass (scalar), plus
+        the budget penalty ``budget_weight · (mean(gate) − r)²`` with ``budget="loss"`` in
+        training."""
+        last = last_output(self)
+        reg = self.reg_weight * last.regularizer()
+        if (self.training and self.keep_ratio is not None and self.budget == "loss"
+                and last.gate.numel() > 0):
+            reg = reg + budget_penalty(last.gate, self.keep_ratio, self.budget_weight)
+        return reg
 
     def options(self) -> dict[str, Any]:
         """The constructor arguments that define this layer (plain values; the keep cost
@@ -348,7 +364,8 @@ class EnergyMaskLayer(RecordingLayer):
                 "temperature": self.temperature, "unary_weight": self.unary_weight,
                 "pairwise_weight": self.pairwise_weight, "pairwise": self.pairwise_kind,
                 "backend_options": dict(self.backend_options), "reg_weight": self.reg_weight,
-                "keep_ratio": self.keep_ratio, "keep_cost_step": self.keep_cost_step}
+                "keep_ratio": self.keep_ratio, "keep_cost_step": self.keep_cost_step,
+                "budget": self.budget, "budget_weight": self.budget_weight}
 
     def get_extra_state(self) -> dict[str, Any]:
         """Backend and options, saved in the ``state_dict`` as ``<prefix>_extra_state``."""
@@ -372,6 +389,8 @@ class EnergyMaskLayer(RecordingLayer):
         self.backend_options = check_backend_options(state["backend_options"])
         self.keep_ratio = check_keep_ratio(state["keep_ratio"])
         self.keep_cost_step = float(state["keep_cost_step"])
+        self.budget = check_choice(state.get("budget", "dual"), "budget", BUDGETS)
+        self.budget_weight = float(state.get("budget_weight", 2.0))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
                               local_metadata: Any, strict: bool, missing_keys: list[str],
@@ -385,7 +404,8 @@ class EnergyMaskLayer(RecordingLayer):
             missing_keys.remove(extra)
 
     def extra_repr(self) -> str:
-        budget = "" if self.keep_ratio is None else f", keep_ratio={self.keep_ratio}"
+        budget = ("" if self.keep_ratio is None
+                  else f", keep_ratio={self.keep_ratio}, budget={self.budget!r}")
         return (f"channels={self.channels}, backend={self.backend!r}{budget}, "
                 f"connectivity={self.connectivity}, patch_size={self.patch_size}, "
                 f"pairwise={self.pairwise_kind!r}, unary_weight={self.unary_weight}, "

@@ -130,3 +130,45 @@ def test_state_dict_round_trip_and_old_checkpoints():
     fresh = EnergyMaskLayer(4, keep_cost=0.5)
     fresh.load_state_dict(old)
     assert float(fresh.keep_cost) == 0.5
+
+
+def test_budget_loss_keeps_keep_cost_and_penalises_the_gate():
+    torch.manual_seed(0)
+    layer = EnergyMaskLayer(4, keep_ratio=0.2, budget="loss", budget_weight=3.0,
+                            keep_cost=0.25)
+    x = torch.rand(4, 4, 5, 5)
+    layer(x)
+    gate = layer.gate
+    expected = layer.reg_weight * layer.last.regularizer() + 3.0 * (gate.mean() - 0.2) ** 2
+    torch.testing.assert_close(layer.regularizer(), expected)
+    assert float(layer.keep_cost) == 0.25  # no dual step with the loss
+    layer.eval()
+    layer(x)
+    torch.testing.assert_close(layer.regularizer(), layer.reg_weight * layer.last.regularizer())
+
+
+def test_budget_loss_drives_the_gate_towards_the_ratio():
+    torch.manual_seed(0)
+    layer = EnergyMaskLayer(4, keep_ratio=0.2, budget="loss", budget_weight=2.0,
+                            pairwise_weight=0.2)
+    optimiser = torch.optim.SGD(layer.parameters(), lr=2.0)
+    x = torch.rand(8, 4, 6, 6)
+    layer(x)
+    start = float(layer.gate.mean())
+    for _ in range(100):
+        optimiser.zero_grad()
+        layer(x)
+        layer.regularizer().backward()
+        optimiser.step()
+    assert abs(float(layer.gate.mean()) - 0.2) < 0.5 * abs(start - 0.2)
+
+
+def test_budget_options_round_trip_and_bad_values():
+    layer = EnergyMaskLayer(4, keep_ratio=0.3, budget="loss", budget_weight=5.0)
+    other = EnergyMaskLayer(4)
+    other.load_state_dict(layer.state_dict())
+    assert (other.budget, other.budget_weight) == ("loss", 5.0)
+    with pytest.raises(ValueError, match="budget must be one of"):
+        EnergyMaskLayer(4, budget="penalty")
+    with pytest.raises(ValueError, match="budget_weight must be finite and > 0"):
+        EnergyMaskLayer(4, budget_weight=0.0)

@@ -3,8 +3,8 @@
 Every backbone maps images ``(B, C_in, H, W)`` to features ``(B, out_channels, H/s, W/s)``
 and has the attributes ``out_channels`` and ``stride`` (``s``):
 
-- :class:`SmallCNN`: four 3×3 conv–BN–ReLU layers, stride 4 (a 64×64 image gives a
-  16×16 token grid); trains in minutes on a CPU.
+- :class:`SmallCNN`: six 3×3 conv–BN–ReLU layers, stride 4 (a 64×64 image gives a
+  16×16 token grid; receptive field 29 px); trains in minutes on a CPU.
 - :func:`resnet18`, :func:`resnet34`, :func:`resnet50`: ResNets written from scratch with
   torchvision's parameter names (a torchvision checkpoint file loads into them), cut
   before pooling; ``stages`` keeps only the first 1–4 residual stages (strides 4, 8, 16,

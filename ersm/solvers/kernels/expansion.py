@@ -20,12 +20,13 @@ current labels           ``c``        unaries
 =======================  ===========  ==============================
 
 plus ``θ_i += U_i(α) − U_i(l_i)``. Tokens already labelled ``α`` get ``θ = 0`` and no
-edges, so they stay out of the search trees. A move is accepted only when the energy
-of the new labelling, summed afresh in float64, is strictly lower: the float energy
-decreases at every accepted move, so the iteration cannot cycle. Labels are visited
-``0, 1, …, L − 1, 0, …`` until ``L`` consecutive labels give no improvement (a local
-minimum with respect to every α-move, hence within ``2·max w / min w`` of the optimum
-for Potts, Boykov–Veksler–Zabih 2001) or ``max_cycles`` passes are done.
+edges, so they stay out of the search trees. A move is accepted when the energy of
+the new labelling, summed afresh in float64, is strictly lower (in the first pass over
+the labels also when it is equal, the canonical cut's tie-breaking): after that pass the
+float energy decreases at every accepted move, so the iteration cannot cycle. Labels
+are visited ``0, 1, …, L − 1, 0, …`` until ``L`` consecutive labels give no improvement
+(a local minimum with respect to every α-move, hence within ``2·max w / min w`` of the
+optimum for Potts, Boykov–Veksler–Zabih 2001) or ``max_cycles`` passes are done.
 """
 
 from __future__ import annotations
@@ -98,60 +99,69 @@ def _build_move(unary, pairwise, labels, alpha, theta, w):
 
 
 @njit(nogil=True, cache=True)
+def _visit(unary, pairwise, labels, alpha, e, work, slots, recycle, allow_tie):
+    """One α-move from ``labels``, applied in place when it lowers the energy ``e`` (or
+    keeps it, with ``allow_tie``); returns ``(energy, accepted)``."""
+    theta, w, cut, proposal = work
+    theta_s, w_s, res_s, tr_s, started = slots
+    H, W = labels.shape
+    _build_move(unary, pairwise, labels, alpha, theta, w)
+    if not recycle:
+        _solve_map(theta, w, cut)
+    elif started[alpha]:
+        _solve_map_warm(theta_s[alpha], w_s[alpha], theta, w, cut, res_s[alpha],
+                        tr_s[alpha], res_s[alpha], tr_s[alpha], False)
+    else:
+        _solve_map_keep(theta, w, cut, res_s[alpha], tr_s[alpha])
+        started[alpha] = True
+    if recycle:
+        theta_s[alpha] = theta
+        w_s[alpha] = w
+    changed = False
+    for y in range(H):
+        for x in range(W):
+            if cut[y, x] and labels[y, x] != alpha:
+                proposal[y, x] = alpha
+                changed = True
+            else:
+                proposal[y, x] = labels[y, x]
+    if changed:
+        e_new = _labels_energy(unary, pairwise, proposal)
+        if e_new < e or (allow_tie and e_new == e):
+            labels[:, :] = proposal
+            return e_new, True
+    return e, False
+
+
+@njit(nogil=True, cache=True)
 def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, stats):
     """α-expansion of one map from ``labels`` (updated in place); ``stats`` gets
-    ``[energy, label visits, accepted moves, converged]``. With ``recycle`` the final
-    flow of each label's move warm-starts that label's next move (Kohli–Torr dynamic
-    cuts; the cut is the same canonical one)."""
+    ``[energy, label visits, accepted moves, converged]`` (labels in turn until ``L``
+    consecutive ones fail). With ``recycle`` the final flow of each label's move
+    warm-starts that label's next move (Kohli–Torr dynamic cuts; the cut is the same
+    canonical one)."""
     L, H, W = unary.shape
     K = pairwise.shape[0]
-    theta = np.empty((H, W), dtype=np.float64)
-    w = np.zeros((K, H, W), dtype=np.float64)
-    slots = L if recycle else 0
-    theta_s = np.empty((slots, H, W), dtype=np.float64)
-    w_s = np.zeros((slots, K, H, W), dtype=np.float64)
-    res_s = np.zeros((slots, n_res), dtype=np.float64)
-    tr_s = np.zeros((slots, n_tr), dtype=np.float64)
-    started = np.zeros(L, dtype=np.bool_)
-    cut = np.empty((H, W), dtype=np.bool_)
-    proposal = np.empty((H, W), dtype=np.int64)
+    work = (np.empty((H, W), dtype=np.float64), np.zeros((K, H, W), dtype=np.float64),
+            np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.int64))
+    n = L if recycle else 0
+    slots = (np.empty((n, H, W), dtype=np.float64), np.zeros((n, K, H, W), dtype=np.float64),
+             np.zeros((n, n_res), dtype=np.float64), np.zeros((n, n_tr), dtype=np.float64),
+             np.zeros(L, dtype=np.bool_))
     e = _labels_energy(unary, pairwise, labels)
-    since = 0  # consecutive labels without an improvement
     visits = 0
     moves = 0
+    since = 0  # consecutive labels without an improvement
     alpha = 0
     while since < L and visits < max_cycles * L:
         visits += 1
-        _build_move(unary, pairwise, labels, alpha, theta, w)
-        if not recycle:
-            _solve_map(theta, w, cut)
-        elif started[alpha]:
-            _solve_map_warm(theta_s[alpha], w_s[alpha], theta, w, cut, res_s[alpha],
-                            tr_s[alpha], res_s[alpha], tr_s[alpha], False)
-        else:
-            _solve_map_keep(theta, w, cut, res_s[alpha], tr_s[alpha])
-            started[alpha] = True
-        if recycle:
-            theta_s[alpha] = theta
-            w_s[alpha] = w
-        changed = False
-        for y in range(H):
-            for x in range(W):
-                if cut[y, x] and labels[y, x] != alpha:
-                    proposal[y, x] = alpha
-                    changed = True
-                else:
-                    proposal[y, x] = labels[y, x]
-        improved = False
-        if changed:
-            e_new = _labels_energy(unary, pairwise, proposal)
-            if e_new < e:
-                e = e_new
-                labels[:, :] = proposal
-                improved = True
-                moves += 1
-        # an accepted α-move is optimal among α-moves: α itself cannot improve next
-        since = 1 if improved else since + 1
+        # ties are taken in the first pass only (so at most L times: no cycling); for
+        # L = 2 from label 0 the second visit is then the canonical binary cut itself
+        e, accepted = _visit(unary, pairwise, labels, alpha, e, work, slots, recycle,
+                             visits <= L)
+        # an accepted α-move is optimal among α-moves: α cannot improve right after
+        since = 1 if accepted else since + 1
+        moves += accepted
         alpha = alpha + 1 if alpha + 1 < L else 0
     stats[0] = e
     stats[1] = visits

@@ -1,0 +1,133 @@
+"""Multi-label Potts: ``ersm.solve(potts)`` (α-expansion on our BK cut) vs gco-wrapper.
+
+Energies from real pictures (scikit-image ``astronaut``, ``chelsea``, ``coffee``) resized
+to ``S × S``: unaries are squared colour distances to ``L`` k-means centres
+(scikit-learn ``KMeans``, ``n_init=1``, seed 0) divided by their mean, pairwise weights
+``ersm.contrast_weights(picture, gamma)`` (4-connectivity). Both are rounded to multiples
+of ``2^-10`` so that GCO's power-of-two int32 scaling is lossless: both solvers minimise
+the very same energy, and both labellings are scored by ``PottsEnergy.energy``.
+
+Timed per energy, interleaved, median of ``--repeats``: *ours* = the whole
+``ersm.solve(energy)`` call on one thread (validation, start labels, all moves, energy);
+*gco* = the whole ``ersm.solve(energy, backend="gco")`` call and *gco core* = the part
+spent inside GCO (graph set-up and ``expansion(-1)``, without the Python-side edge list).
+The ratio is gco core / ours (the strictest one). Usage::
+
+    python bench/bench_potts.py                  # writes bench/results/potts.json
+    python bench/bench_potts.py --quick          # 128², 2 repeats (smoke)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+import ersm
+from ersm.core.parallel import set_num_threads
+
+HERE = Path(__file__).parent
+PICTURES = ("astronaut", "chelsea", "coffee")
+STEP = 2.0**-10
+
+
+def picture(name: str, size: int) -> np.ndarray:
+    """``(size, size, 3)`` float64 RGB in ``[0, 1]``."""
+    from skimage import data, transform
+
+    image = getattr(data, name)()
+    return transform.resize(image, (size, size), anti_aliasing=True).astype(np.float64)
+
+
+def kmeans_unary(image: np.ndarray, labels: int, seed: int = 0) -> np.ndarray:
+    """``(L, H, W)`` squared colour distance to each k-means centre, divided by the mean."""
+    from sklearn.cluster import KMeans
+
+    h, w, c = image.shape
+    colours = image.reshape(-1, c)
+    centres = KMeans(labels, n_init=1, random_state=seed).fit(colours).cluster_centers_
+    dist = ((colours[:, None, :] - centres[None]) ** 2).sum(-1)
+    return (dist / dist.mean()).T.reshape(labels, h, w)
+
+
+def picture_energy(name: str, size: int, labels: int, gamma: float) -> ersm.PottsEnergy:
+    """The benchmark energy of one picture (values on the ``2^-10`` grid)."""
+    image = picture(name, size)
+    unary = np.round(kmeans_unary(image, labels) / STEP) * STEP
+    weights = ersm.contrast_weights(image, gamma=gamma, channels_last=True)
+    return ersm.PottsEnergy(unary[None], (np.round(weights / STEP) * STEP)[None])
+
+
+def time_once(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def run_case(energy: ersm.PottsEnergy, repeats: int) -> dict:
+    ours_t, gco_t, core_t = [], [], []
+    ours = gco = None
+    for _ in range(repeats):
+        t, ours = time_once(lambda: ersm.solve(energy))
+        ours_t.append(t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a lossy gco scaling would be a different energy
+            t, gco = time_once(lambda: ersm.solve(energy, backend="gco"))
+        gco_t.append(t)
+        core_t.append(float(gco.gco_seconds[0]))
+    ours_s, gco_s, core_s = (statistics.median(x) for x in (ours_t, gco_t, core_t))
+    return {"ours_s": ours_s, "gco_s": gco_s, "gco_core_s": core_s,
+            "ratio_core": core_s / ours_s, "ratio_total": gco_s / ours_s,
+            "energy_ours": float(ours.energy[0]), "energy_gco": float(gco.energy[0]),
+            "energy_gap": float(ours.energy[0] - gco.energy[0]),
+            "moves": int(ours.moves[0]), "cycles": float(ours.cycles[0]),
+            "converged": bool(ours.converged[0]), "load": os.getloadavg()[0]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--labels", type=int, nargs="+", default=[3, 8])
+    parser.add_argument("--pictures", nargs="+", default=list(PICTURES))
+    parser.add_argument("--gamma", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "potts.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats, args.pictures = [128], 2, args.pictures[:1]
+    set_num_threads(1)  # GCO is single-threaded
+    ersm.solve(picture_energy(args.pictures[0], 32, 3, args.gamma))  # compile / load the kernels
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+               "python": platform.python_version(), "date": str(date.today()),
+               "threads": 1, "gamma": args.gamma, "repeats": args.repeats,
+               "load_average_start": os.getloadavg(), "cases": []}
+    print(f"{'picture':<10} {'S':>4} {'L':>2} {'ours s':>8} {'gco s':>8} {'core s':>8} "
+          f"{'core/ours':>9} {'E ours - E gco':>15} {'moves':>5}")
+    for size in args.sizes:
+        for labels in args.labels:
+            for name in args.pictures:
+                case = {"picture": name, "size": size, "labels": labels,
+                        **run_case(picture_energy(name, size, labels, args.gamma), args.repeats)}
+                results["cases"].append(case)
+                print(f"{name:<10} {size:>4} {labels:>2} {case['ours_s']:>8.3f} "
+                      f"{case['gco_s']:>8.3f} {case['gco_core_s']:>8.3f} "
+                      f"{case['ratio_core']:>8.2f}x {case['energy_gap']:>15.4f} "
+                      f"{case['moves']:>5}", flush=True)
+    results["load_average_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ Trains (``ersm train``, one subprocess per run, ``--jobs`` at a time) and evalua
 - ``mrf`` (EnergyMaskLayer, mean-field) at keep ratios r ∈ RATIOS, seeds SEEDS;
 - the pairwise ablation γ = 0 at r = 0.15;
 - ``ste`` and ``perturbed`` training backends at r = 0.15;
+- the budget loss (DynamicViT's ``(mean gate − r)²``) instead of dual ascent at r = 0.15;
 - the paper layer (``ersm``, trained at its defaults: it has no budget), evaluated at
   every r by its top-r tokens and by the MRF its quantities imply, solved at r;
 - the baseline (accuracy only);
@@ -54,6 +55,9 @@ def runs_of(seeds: tuple[int, ...]) -> dict[str, dict]:
         runs[f"mrf-{backend}-r0.15-s0"] = {"data": "clean", "seed": 0, "ratios": (0.15,),
                                            "args": ["--model", "mrf", "--backend", backend,
                                                     "--keep-ratio", "0.15"]}
+    runs["mrf-loss-r0.15-s0"] = {"data": "clean", "seed": 0, "ratios": (0.15,),
+                                 "args": ["--model", "mrf", "--keep-ratio", "0.15",
+                                          "--budget", "loss"]}
     runs["baseline-P0.9-s0"] = {"data": "spurious", "seed": 0, "args": ["--model", "baseline"]}
     runs["mrf-r0.15-P0.9-s0"] = {"data": "spurious", "seed": 0, "ratios": (0.15,),
                                  "args": ["--model", "mrf", "--keep-ratio", "0.15"]}

@@ -43,6 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "keep cost, default) or loss (DynamicViT's (mean gate - r)^2 penalty)")
     p.add_argument("--budget-weight", type=float,
                    help="mrf layer: weight of the --budget loss penalty (default: 2)")
+    p.add_argument("--budget-warmup", type=float, metavar="SHARE",
+                   help="mrf layer: share of the training steps over which the kept share "
+                        "falls from 1 to --keep-ratio (default: 0.3)")
     p.add_argument("--unary-weight", type=float, help="mask layer: unary scale (lambda)")
     p.add_argument("--pairwise-weight", type=float, help="mask layer: pairwise scale (gamma)")
     p.add_argument("--temperature", type=float, help="mask layer: temperature T")
@@ -66,7 +69,8 @@ def given_config(args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`~ersm.train.TrainConfig` fields set on the command line (``out`` and the
     recipe apart: :func:`ersm.jobs.train_run` takes those)."""
     fields = ("data", "model", "backbone", "backend", "epochs", "batch_size", "lr",
-              "weight_decay", "image_size", "weights", "freeze", "seed", "num_workers", "device")
+              "weight_decay", "image_size", "weights", "freeze", "seed", "num_workers", "device",
+              "budget_warmup")
     given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     options = ("patch_size", "pairwise", "keep_ratio", "keep_cost", "budget", "budget_weight",
                "unary_weight", "pairwise_weight", "temperature")

@@ -59,7 +59,7 @@ from .terms import (PAIRWISE_KINDS, learned_weights, mask_regularizer, token_pai
                     token_unaries)
 from .tokens import check_features, check_patch_size, pool_tokens, upsample_tokens
 from ..solvers.defaults import DEFAULT_RELAXED
-from ..core.checks import check_choice, check_positive
+from ..core.checks import check_choice, check_count, check_positive
 
 
 # ---------------------------------------------------------------- solving
@@ -220,6 +220,11 @@ class EnergyMaskLayer(RecordingLayer):
             default) or ``"loss"`` (DynamicViT's penalty ``budget_weight · (mean(gate) −
             r)²`` added to :meth:`regularizer`; ``ρ`` stays at ``keep_cost``).
         budget_weight: the penalty's weight for ``budget="loss"`` (``> 0``; DynamicViT: 2).
+        budget_warmup: training steps over which the training target falls linearly from
+            1 (keep everything) to ``keep_ratio`` (``≥ 0``; 0: the target from the start).
+            A hard budget from the first step fixes the selection on random features, the
+            gate saturates and the selection stops learning; the warm-up lets the backbone
+            learn first. The steps taken are a buffer (``budget_step``, in the checkpoint).
 
     What pushes a token out, what keeps it: token ``i`` is kept when its unary
     ``θ_i = λ · (vᵀ f_i + b) + ρ`` is negative enough to pay for the edges it cuts. Out:
@@ -261,7 +266,8 @@ class EnergyMaskLayer(RecordingLayer):
                  backend_options: Mapping[str, Any] | None = None, init_bias: float = -2.0,
                  reg_weight: float = 1e-2, keep_cost: float = 0.0,
                  keep_ratio: float | None = None, keep_cost_step: float = 2.0,
-                 budget: str = "dual", budget_weight: float = 2.0) -> None:
+                 budget: str = "dual", budget_weight: float = 2.0,
+                 budget_warmup: int = 0) -> None:
         super().__init__()
         if pairwise not in PAIRWISE_KINDS:
             raise ValueError(f"pairwise must be one of {PAIRWISE_KINDS}, got {pairwise!r}")
@@ -279,6 +285,8 @@ class EnergyMaskLayer(RecordingLayer):
         self.keep_cost_step = float(keep_cost_step)
         self.budget = check_choice(budget, "budget", BUDGETS)
         self.budget_weight = check_positive(budget_weight, "budget_weight")
+        self.budget_warmup = check_count(budget_warmup, "budget_warmup", minimum=0)
+        self.register_buffer("budget_step", torch.tensor(0, dtype=torch.int64))
         self.register_buffer("keep_cost", torch.tensor(float(keep_cost)))
         self.channels, self.connectivity = channels, connectivity
         self.patch_size = check_patch_size(patch_size)
@@ -320,8 +328,11 @@ class EnergyMaskLayer(RecordingLayer):
                           self.edge_bias, self.backend_options,
                           keep_cost=self.keep_cost.to(features.dtype),
                           keep_ratio=self.keep_ratio if self.budgeted else None)
-        if self.training and self.keep_ratio is not None and self.budget == "dual":
-            dual_ascent_step(self.keep_cost, out.gate, self.keep_ratio, self.keep_cost_step)
+        if self.training and self.keep_ratio is not None:
+            if self.budget == "dual":
+                dual_ascent_step(self.keep_cost, out.gate, self.training_target(),
+                                 self.keep_cost_step)
+            self.budget_step += 1
         if (self.training and out.unary.requires_grad and out.unary.numel() > 0
                 and not out.differentiable and not self._warned):
             self._warned = True
@@ -353,8 +364,18 @@ class EnergyMaskLayer(RecordingLayer):
         reg = self.reg_weight * last.regularizer()
         if (self.training and self.keep_ratio is not None and self.budget == "loss"
                 and last.gate.numel() > 0):
-            reg = reg + budget_penalty(last.gate, self.keep_ratio, self.budget_weight)
+            reg = reg + budget_penalty(last.gate, self.training_target(), self.budget_weight)
         return reg
+
+    def training_target(self) -> float:
+        """The kept share training aims at now: ``keep_ratio`` after the warm-up, falling
+        linearly from 1 during it (see ``budget_warmup``)."""
+        if self.keep_ratio is None:
+            raise ValueError("training_target needs a keep_ratio")
+        if self.budget_warmup == 0:
+            return self.keep_ratio
+        done = min(1.0, float(self.budget_step) / self.budget_warmup)
+        return 1.0 - (1.0 - self.keep_ratio) * done
 
     def options(self) -> dict[str, Any]:
         """The constructor arguments that define this layer (plain values; the keep cost
@@ -365,7 +386,8 @@ class EnergyMaskLayer(RecordingLayer):
                 "pairwise_weight": self.pairwise_weight, "pairwise": self.pairwise_kind,
                 "backend_options": dict(self.backend_options), "reg_weight": self.reg_weight,
                 "keep_ratio": self.keep_ratio, "keep_cost_step": self.keep_cost_step,
-                "budget": self.budget, "budget_weight": self.budget_weight}
+                "budget": self.budget, "budget_weight": self.budget_weight,
+                "budget_warmup": self.budget_warmup}
 
     def get_extra_state(self) -> dict[str, Any]:
         """Backend and options, saved in the ``state_dict`` as ``<prefix>_extra_state``."""
@@ -391,12 +413,14 @@ class EnergyMaskLayer(RecordingLayer):
         self.keep_cost_step = float(state["keep_cost_step"])
         self.budget = check_choice(state.get("budget", "dual"), "budget", BUDGETS)
         self.budget_weight = float(state.get("budget_weight", 2.0))
+        self.budget_warmup = int(state.get("budget_warmup", 0))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
                               local_metadata: Any, strict: bool, missing_keys: list[str],
                               *args: Any, **kwargs: Any) -> None:
         # checkpoints written before the keep cost existed load with the layer's own
         state_dict.setdefault(prefix + "keep_cost", self.keep_cost.detach().clone())
+        state_dict.setdefault(prefix + "budget_step", self.budget_step.detach().clone())
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       *args, **kwargs)
         extra = prefix + "_extra_state"

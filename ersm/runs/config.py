@@ -45,6 +45,9 @@ class TrainConfig:
         lr_schedule: ``"cosine"`` (decays every step) or ``"cosine_epoch"`` (one value per
             epoch, as ``CosineAnnealingLR(T_max=epochs)`` stepped per epoch).
         recipe: the :mod:`~ersm.train.recipes` name the run was built from, or None.
+        budget_warmup: share of the training steps over which a mask layer with a
+            ``keep_ratio`` lowers its training target from 1 to ``keep_ratio`` (the layer's
+            ``budget_warmup`` in steps, unless ``layer_kwargs`` sets it); in ``[0, 1]``.
     """
 
     data: str
@@ -69,6 +72,7 @@ class TrainConfig:
     classes: list[str] | None = None
     lr_schedule: str = "cosine"
     recipe: str | None = None
+    budget_warmup: float = 0.3
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "image_size"):
@@ -80,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if not 0.0 <= self.budget_warmup <= 1.0:
+            raise ValueError(f"budget_warmup must be in [0, 1], got {self.budget_warmup}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
                              f"{self.lr_schedule!r}")

@@ -132,6 +132,15 @@ def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+def set_budget_warmup(model: MaskedClassifier, config: TrainConfig, total_steps: int) -> None:
+    """Give a budgeted mask layer ``config.budget_warmup · total_steps`` warm-up steps,
+    unless ``config.layer_kwargs`` sets ``budget_warmup`` itself."""
+    layer = model.layer
+    if (getattr(layer, "keep_ratio", None) is not None and hasattr(layer, "budget_warmup")
+            and "budget_warmup" not in config.layer_kwargs):
+        layer.budget_warmup = round(config.budget_warmup * total_steps)
+
+
 def _checkpoint(model: MaskedClassifier, optimizer: torch.optim.Optimizer, scheduler: Any,
                 epoch: int, history: list[dict[str, Any]], config: TrainConfig) -> dict[str, Any]:
     return {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -178,9 +187,10 @@ def _train(config: TrainConfig, info: distributed.Distributed, resume: bool, pro
     steps = len(make_loader(train_data, config.batch_size, info, config.seed, 0, True))
     scheduler = cosine_schedule(optimizer, steps * config.epochs,
                                 steps if config.lr_schedule == "cosine_epoch" else 1)
+    set_budget_warmup(model, config, steps * config.epochs)
     start, history = 0, []
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])  # a resumed layer keeps its own warm-up
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])

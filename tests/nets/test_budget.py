@@ -172,3 +172,24 @@ def test_budget_options_round_trip_and_bad_values():
         EnergyMaskLayer(4, budget="penalty")
     with pytest.raises(ValueError, match="budget_weight must be finite and > 0"):
         EnergyMaskLayer(4, budget_weight=0.0)
+
+
+def test_budget_warmup_falls_linearly_and_resumes():
+    layer = EnergyMaskLayer(4, keep_ratio=0.2, budget_warmup=4)
+    targets = []
+    for _ in range(6):
+        targets.append(layer.training_target())
+        layer(torch.rand(2, 4, 3, 3))
+    assert targets == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2, 0.2])
+    layer.eval()
+    layer(torch.rand(2, 4, 3, 3))
+    assert int(layer.budget_step) == 6  # evaluation passes do not count
+    other = EnergyMaskLayer(4, keep_ratio=0.2, budget_warmup=4)
+    other.load_state_dict(layer.state_dict())
+    assert int(other.budget_step) == 6 and other.training_target() == pytest.approx(0.2)
+    old = {k: v for k, v in layer.state_dict().items() if k != "budget_step"}
+    EnergyMaskLayer(4, keep_ratio=0.2).load_state_dict(old)  # checkpoints from before load
+    with pytest.raises(ValueError, match="budget_warmup"):
+        EnergyMaskLayer(4, budget_warmup=-1)
+    with pytest.raises(ValueError, match="needs a keep_ratio"):
+        EnergyMaskLayer(4).training_target()

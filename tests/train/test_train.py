@@ -163,6 +163,8 @@ def test_keep_ratio_run_exports_budget_masks(data, tmp_path):
                            layer_kwargs={"keep_ratio": 0.25, "pairwise_weight": 0.1}),
                     progress=False)
     assert history[0]["keep_cost"] != 0 and 0 <= history[0]["train_keep"] <= 1
+    layer = load_checkpoint(tmp_path / CHECKPOINT_FILE)["model"]["layer._extra_state"]
+    assert layer["budget_warmup"] == round(0.3 * 4)  # 12 images / 3 per step, 1 epoch
     arrays = export_masks(tmp_path, data, "test", tmp_path / "m.npz")  # the run's own ratio
     assert float(arrays["keep_ratio"]) == 0.25 and "pred_learned" in arrays
     summary = summarize_masks(arrays, data)

@@ -46,6 +46,15 @@ are exact, the cut decides exactly and the thresholds are bit for bit the exact
 rationals rounded down; for generic floats the cut is optimal up to the rounding of
 the BK kernel (``eps · Σ capacities``).
 
+Parallelism
+-----------
+Maps of a batch run in parallel (``run_batch``: several chunks per thread, balanced
+dynamically). With fewer maps than threads (one large map), each map's first cuts run
+serially until ``8·threads`` independent segments are on the stack; those are then
+split into balanced groups (longest first, cost ``q log q``) solved on the thread pool.
+Every segment is solved by the same code from the same state, so the thresholds and the
+cut counts equal the serial run's bit for bit.
+
 Complexity
 ----------
 Each token sits in one subproblem per recursion level; one level costs a cut on
@@ -67,7 +76,7 @@ from __future__ import annotations
 import numpy as np
 
 from ersm.core.numba_cache import njit
-from ersm.core.parallel import run_batch
+from ersm.core.parallel import CHUNKS_PER_THREAD, num_threads, run_batch
 from ersm.energy.offsets import OFFSETS
 
 from ._bk import NO_PARENT, SOURCE, direction_offsets, maxflow, push_trivial_paths
@@ -80,6 +89,7 @@ _EXP = 96  # expansion buffer: a nonoverlapping float64 expansion has < 45 compo
 _SPLITTER = 134217729.0  # 2^27 + 1 (Dekker)
 
 _OPTS = dict(nogil=True, cache=True)
+_PARALLEL_MIN_TOKENS = 4096  # smaller single maps stay on one thread
 
 
 # ------------------------------------------------------------ exact arithmetic
@@ -227,46 +237,43 @@ def _components(a, b, order, pos, nb, seen, stamp, buf, st_a, st_b, top):
 
 
 @njit(**_OPTS)
-def _path_map(theta, pairwise, lam_min, lam_max, out, stats):
-    """Thresholds of one map into ``out (H, W)``; ``stats = [cuts, cut tokens (box area)]``."""
+def _path_init(theta, pairwise, st_a, st_b, buf):
+    """Per-map state: neighbours, folded unaries, the token permutation and the first
+    segments (connected components) pushed on ``st_a``/``st_b``; returns the stack size."""
     H, W = theta.shape
-    K = pairwise.shape[0]
     n = H * W
-    D = 2 * K
     nb, nw = _neighbours(pairwise, H, W)
     th = np.empty(n, dtype=np.float64)
     theta_flat = np.empty(n, dtype=np.float64)
-    t_out = np.empty(n, dtype=np.float64)
-    order = np.arange(n)
-    pos = np.arange(n)
-    seen = np.zeros(n, dtype=np.int64)
-    buf = np.empty(n, dtype=np.int64)
-    st_a = np.empty(n + 1, dtype=np.int64)
-    st_b = np.empty(n + 1, dtype=np.int64)
-    n_pad = (H + 2) * (W + 2)
-    res_buf = np.empty(n_pad * D, dtype=np.float64)
-    tr_buf = np.empty(n_pad, dtype=np.float64)
-    tree = np.empty(n_pad, dtype=np.uint8)
-    parent = np.empty(n_pad, dtype=np.int8)
-    ts = np.empty(n_pad, dtype=np.int64)
-    dist = np.empty(n_pad, dtype=np.int64)
-    in_q = np.empty(n_pad, dtype=np.uint8)
-    active = np.empty(n_pad, dtype=np.int32)
-    orphans = np.empty(n_pad, dtype=np.int32)
-    stack = np.empty(n_pad, dtype=np.int32)
-    node_of = np.empty(n, dtype=np.int64)
-    kept_flag = np.zeros(n, dtype=np.bool_)
-    e = np.empty(_EXP, dtype=np.float64)
-    tmp = np.empty(_EXP, dtype=np.float64)
     for y in range(H):
         for x in range(W):
             th[y * W + x] = theta[y, x]
             theta_flat[y * W + x] = theta[y, x]
-    stamp = 1
-    top = _components(0, n, order, pos, nb, seen, stamp, buf, st_a, st_b, 0)
+    order = np.arange(n)
+    pos = np.arange(n)
+    seen = np.zeros(n, dtype=np.int64)
+    top = _components(0, n, order, pos, nb, seen, 1, buf, st_a, st_b, 0)
+    return nb, nw, th, theta_flat, order, pos, seen, top
+
+
+@njit(**_OPTS)
+def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_flag, node_of,
+               st_a, st_b, top, limit, stamp, step, lam_min, lam_max, buf, res_buf, tr_buf,
+               tree, parent, ts, dist, in_q, active, orphans, stack, e, tmp, stats):
+    """Solve the segments on the stack ``st_a/st_b[:top]`` (depth first) until it is empty
+    or holds ``limit`` segments; return ``(top, stamp)``.
+
+    Segments are disjoint, and a worker reads and writes the shared per-token arrays only
+    for the tokens of its own segments (a neighbour's ``pos`` is only compared with the
+    segment's bounds, and it stays inside its own segment), so workers with disjoint
+    stacks, their own scratch (``buf`` … ``tmp``) and their own ``stamp`` sequences
+    (``stamp + k·step``) can run concurrently. ``stats += [cuts, box area]``.
+    """
+    n = H * W
+    D = 2 * K
     cuts = 0
     area = 0
-    while top > 0:
+    while top > 0 and top < limit:
         top -= 1
         a = st_a[top]
         b = st_b[top]
@@ -386,7 +393,7 @@ def _path_map(theta, pairwise, lam_min, lam_max, out, stats):
                         th[i] -= nw[i, d]
                     elif s >= mid and a <= pj < mid:
                         th[i] += nw[i, d]
-        stamp += 1
+        stamp += step
         # kept side: thresholds >= lam*, all +inf if lam* >= lam_max
         if lam >= lam_max:
             for s in range(mid, b):
@@ -399,11 +406,54 @@ def _path_map(theta, pairwise, lam_min, lam_max, out, stats):
                 t_out[order[s]] = -np.inf
         else:
             top = _components(a, mid, order, pos, nb, seen, stamp, buf, st_a, st_b, top)
+    stats[0] += cuts
+    stats[1] += area
+    return top, stamp
+
+
+@njit(**_OPTS)
+def _scratch(n, n_pad, D):
+    """One worker's scratch: ``buf, res, tr, tree, parent, ts, dist, in_q, active,
+    orphans, stack, e, tmp`` (BK arrays sized for the whole padded grid)."""
+    return (np.empty(n, dtype=np.int64), np.empty(n_pad * D, dtype=np.float64),
+            np.empty(n_pad, dtype=np.float64), np.empty(n_pad, dtype=np.uint8),
+            np.empty(n_pad, dtype=np.int8), np.empty(n_pad, dtype=np.int64),
+            np.empty(n_pad, dtype=np.int64), np.empty(n_pad, dtype=np.uint8),
+            np.empty(n_pad, dtype=np.int32), np.empty(n_pad, dtype=np.int32),
+            np.empty(n_pad, dtype=np.int32), np.empty(_EXP, dtype=np.float64),
+            np.empty(_EXP, dtype=np.float64))
+
+
+@njit(**_OPTS)
+def _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_flag,
+                      node_of, st_a, st_b, top, limit, stamp, step, lam_min, lam_max, stats):
+    """:func:`_run_stack` with freshly allocated scratch."""
+    n = H * W
+    buf, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, e, tmp = _scratch(
+        n, (H + 2) * (W + 2), 2 * K)
+    return _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_flag,
+                      node_of, st_a, st_b, top, limit, stamp, step, lam_min, lam_max, buf, res,
+                      tr, tree, parent, ts, dist, in_q, active, orphans, stack, e, tmp, stats)
+
+
+@njit(**_OPTS)
+def _path_map(theta, pairwise, lam_min, lam_max, out, stats):
+    """Thresholds of one map into ``out (H, W)``; ``stats = [cuts, cut tokens (box area)]``."""
+    H, W = theta.shape
+    K = pairwise.shape[0]
+    n = H * W
+    st_a = np.empty(n + 1, dtype=np.int64)
+    st_b = np.empty(n + 1, dtype=np.int64)
+    buf = np.empty(n, dtype=np.int64)
+    nb, nw, th, theta_flat, order, pos, seen, top = _path_init(theta, pairwise, st_a, st_b, buf)
+    t_out = np.empty(n, dtype=np.float64)
+    kept_flag = np.zeros(n, dtype=np.bool_)
+    node_of = np.empty(n, dtype=np.int64)
+    _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_flag,
+                      node_of, st_a, st_b, top, n + 2, 1, 1, lam_min, lam_max, stats)
     for y in range(H):
         for x in range(W):
             out[y, x] = t_out[y * W + x]
-    stats[0] = cuts
-    stats[1] = area
 
 
 @njit(**_OPTS)
@@ -412,18 +462,94 @@ def _path_range(start, stop, unary, pairwise, lam_min, lam_max, out, stats):
         _path_map(unary[b], pairwise[b], lam_min, lam_max, out[b], stats[b])
 
 
+@njit(**_OPTS)
+def _group_range(start, stop, group_ptr, seg_a, seg_b, theta_flat, th, nb, nw, H, W, K, order,
+                 pos, seen, t_out, kept_flag, node_of, lam_min, lam_max, stamp0, n_groups,
+                 stats):
+    """Worker of the within-map parallel phase: solve the segments of groups
+    ``start <= g < stop`` (``seg_a/seg_b[group_ptr[g]:group_ptr[g + 1]]``); group ``g``
+    uses the stamps ``stamp0 + g + k·n_groups``, so no two groups share one."""
+    n = H * W
+    st_a = np.empty(n + 1, dtype=np.int64)
+    st_b = np.empty(n + 1, dtype=np.int64)
+    for g in range(start, stop):
+        top = 0
+        for s in range(group_ptr[g], group_ptr[g + 1]):
+            st_a[top] = seg_a[s]
+            st_b[top] = seg_b[s]
+            top += 1
+        _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_flag,
+                          node_of, st_a, st_b, top, n + 2, stamp0 + g, n_groups, lam_min,
+                          lam_max, stats[g])
+
+
+def _balanced_groups(sizes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Longest-processing-time assignment of segments (cost ~ ``size·log size``) to
+    ``n_groups`` groups: ``(permutation of the segments, group pointers)``."""
+    cost = sizes * np.log2(sizes + 1.0)
+    load = np.zeros(n_groups)
+    group = np.empty(len(sizes), dtype=np.int64)
+    for s in np.argsort(-cost, kind="stable"):
+        g = int(np.argmin(load))
+        group[s] = g
+        load[g] += cost[s]
+    perm = np.argsort(group, kind="stable")
+    ptr = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(group, minlength=n_groups), out=ptr[1:])
+    return perm, ptr
+
+
+def _path_map_parallel(theta: np.ndarray, pairwise: np.ndarray, lam_min: float,
+                       lam_max: float, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """One map on ``threads`` threads: the first cuts serially until the stack holds
+    ``8·threads`` independent segments, then those segments in balanced groups on the
+    thread pool. Same thresholds as :func:`_path_map` (every segment is solved by the
+    same code from the same state). Returns ``(thresholds (H, W), stats (2,))``."""
+    H, W = theta.shape
+    K = pairwise.shape[0]
+    n = H * W
+    st_a = np.empty(n + 1, dtype=np.int64)
+    st_b = np.empty(n + 1, dtype=np.int64)
+    buf = np.empty(n, dtype=np.int64)
+    nb, nw, th, theta_flat, order, pos, seen, top = _path_init(theta, pairwise, st_a, st_b, buf)
+    t_out = np.empty(n, dtype=np.float64)
+    kept_flag = np.zeros(n, dtype=np.bool_)
+    node_of = np.empty(n, dtype=np.int64)
+    stats = np.zeros(2, dtype=np.int64)
+    top, stamp = _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out,
+                                   kept_flag, node_of, st_a, st_b, top, 8 * threads, 1, 1,
+                                   lam_min, lam_max, stats)
+    if top > 0:
+        n_groups = min(top, threads * CHUNKS_PER_THREAD)
+        seg_a, seg_b = st_a[:top].copy(), st_b[:top].copy()
+        perm, ptr = _balanced_groups((seg_b - seg_a).astype(np.float64), n_groups)
+        group_stats = np.zeros((n_groups, 2), dtype=np.int64)
+        run_batch(_group_range, n_groups, ptr, seg_a[perm], seg_b[perm], theta_flat, th, nb, nw,
+                  H, W, K, order, pos, seen, t_out, kept_flag, node_of, lam_min, lam_max,
+                  stamp + 1, n_groups, group_stats)
+        stats += group_stats.sum(axis=0)
+    return t_out.reshape(H, W), stats
+
+
 def path_thresholds_batch(unary: np.ndarray, pairwise: np.ndarray, lam_min: float = -np.inf,
                           lam_max: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds ``(B, H, W)`` float64 and stats ``(B, 2)`` int64 (cuts, cut area).
 
     ``unary (B, H, W)``, ``pairwise (B, K, H, W)``: validated float64, ``w >= 0``. Tokens
     decided outside ``[lam_min, lam_max]`` may be returned as ``±inf`` early (pruning);
-    the caller clips the rest.
+    the caller clips the rest. Maps run in parallel; with fewer maps than threads each
+    map is split over the threads after its first cuts (independent segments).
     """
     unary = np.ascontiguousarray(unary, dtype=np.float64)
     pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
     B, H, W = unary.shape
     out = np.empty((B, H, W), dtype=np.float64)
     stats = np.zeros((B, 2), dtype=np.int64)
+    threads = num_threads()
+    if 0 < B < threads and H * W >= _PARALLEL_MIN_TOKENS:
+        for b in range(B):
+            out[b], stats[b] = _path_map_parallel(unary[b], pairwise[b], float(lam_min),
+                                                  float(lam_max), threads)
+        return out, stats
     run_batch(_path_range, B, unary, pairwise, float(lam_min), float(lam_max), out, stats)
     return out, stats

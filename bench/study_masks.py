@@ -38,6 +38,11 @@ EPOCHS = [10]  # set from --epochs: runs with fewer finished epochs are not eval
 SEEDS = (0, 1)
 
 
+def mrf_args(ratio: float, *extra: str, backend: str = "meanfield") -> list[str]:
+    """``ersm train`` arguments of an MRF-layer run at keep ratio ``ratio``."""
+    return ["--model", "mrf", "--backend", backend, "--keep-ratio", str(ratio), *extra]
+
+
 def runs_of(seeds: tuple[int, ...]) -> dict[str, dict]:
     """Run name → (data, model, extra CLI args, ratio evaluated)."""
     runs: dict[str, dict] = {}
@@ -47,20 +52,16 @@ def runs_of(seeds: tuple[int, ...]) -> dict[str, dict]:
                               "ratios": RATIOS}
         for r in RATIOS:
             runs[f"mrf-r{r}-s{s}"] = {"data": "clean", "seed": s, "ratios": (r,),
-                                      "args": ["--model", "mrf", "--keep-ratio", str(r)]}
-    runs["mrf-gamma0-r0.15-s0"] = {"data": "clean", "seed": 0, "ratios": (0.15,),
-                                   "args": ["--model", "mrf", "--keep-ratio", "0.15",
-                                            "--pairwise-weight", "0"]}
-    for backend in ("ste", "perturbed"):
-        runs[f"mrf-{backend}-r0.15-s0"] = {"data": "clean", "seed": 0, "ratios": (0.15,),
-                                           "args": ["--model", "mrf", "--backend", backend,
-                                                    "--keep-ratio", "0.15"]}
-    runs["mrf-loss-r0.15-s0"] = {"data": "clean", "seed": 0, "ratios": (0.15,),
-                                 "args": ["--model", "mrf", "--keep-ratio", "0.15",
-                                          "--budget", "loss"]}
+                                      "args": mrf_args(r)}
+    variants = {"mrf-gamma0-r0.15-s0": mrf_args(0.15, "--pairwise-weight", "0"),
+                "mrf-ste-r0.15-s0": mrf_args(0.15, backend="ste"),
+                "mrf-perturbed-r0.15-s0": mrf_args(0.15, backend="perturbed"),
+                "mrf-loss-r0.15-s0": mrf_args(0.15, "--budget", "loss")}
+    for name, args in variants.items():
+        runs[name] = {"data": "clean", "seed": 0, "ratios": (0.15,), "args": args}
     runs["baseline-P0.9-s0"] = {"data": "spurious", "seed": 0, "args": ["--model", "baseline"]}
     runs["mrf-r0.15-P0.9-s0"] = {"data": "spurious", "seed": 0, "ratios": (0.15,),
-                                 "args": ["--model", "mrf", "--keep-ratio", "0.15"]}
+                                 "args": mrf_args(0.15)}
     return runs
 
 

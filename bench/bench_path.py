@@ -4,7 +4,9 @@ Energies: scikit-image sample pictures (camera, coins, moon, text, page, astrona
 coffee, chelsea; grey, random crops resized to the grid), unary ``θ = −2·(I − Otsu(I))``
 plus Gaussian noise, contrast weights. The path is checked before timing: its mask at
 λ = 0 has the energy of the graph cut. Reports medians of repeats, breakpoints and cuts
-per sample and the total size of the contracted cuts (where the time goes). Usage::
+per sample, the total size of the contracted cuts (padded boxes and tokens) and how many
+of those tokens were in cuts that only confirmed a breakpoint (where the time goes).
+Usage::
 
     python bench/bench_path.py            # full run, writes bench/results/path.json
     python bench/bench_path.py --quick    # small sizes, few repeats (smoke)
@@ -100,6 +102,8 @@ def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
         "breakpoints_per_sample": float(np.mean(bps)),
         "cuts_per_sample": float(stats[:, 0].mean()),
         "cut_area_per_token": float(stats[:, 1].mean() / n),
+        "cut_tokens_per_token": float(stats[:, 2].mean() / n),
+        "confirm_tokens_per_token": float(stats[:, 3].mean() / n),
     }
 
 
@@ -122,7 +126,9 @@ def main() -> None:
         print(f"{batch}x{size}^2 {conn}-conn: cut {row['cut_s'] * 1e3:.1f} ms, path "
               f"{row['path_s'] * 1e3:.1f} ms, ratio {row['ratio']:.1f}x; "
               f"{row['breakpoints_per_sample']:.0f} breakpoints, "
-              f"{row['cuts_per_sample']:.0f} cuts, cut area {row['cut_area_per_token']:.1f}n; "
+              f"{row['cuts_per_sample']:.0f} cuts, cut area {row['cut_area_per_token']:.1f}n, "
+              f"tokens cut {row['cut_tokens_per_token']:.2f}n "
+              f"({row['confirm_tokens_per_token']:.2f}n in confirming cuts); "
               f"first cut at mean λ {row['first_cut_at_mean_s'] * 1e3:.1f} ms", flush=True)
     meta = {
         "command": " ".join(["python", "bench/bench_path.py", *sys.argv[1:]]),

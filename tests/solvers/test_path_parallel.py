@@ -28,7 +28,7 @@ def two_threads_every_map(monkeypatch):
 
 def _serial(unary, pairwise, lam_min=-np.inf, lam_max=np.inf):
     out = np.empty(unary.shape)
-    stats = np.zeros((len(unary), 2), dtype=np.int64)
+    stats = np.zeros((len(unary), kernel._N_STATS), dtype=np.int64)
     kernel._path_range(0, len(unary), unary, pairwise, lam_min, lam_max, out, stats)
     return out, stats
 

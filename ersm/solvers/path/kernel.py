@@ -90,6 +90,7 @@ _SPLITTER = 134217729.0  # 2^27 + 1 (Dekker)
 
 _OPTS = dict(nogil=True, cache=True)
 _PARALLEL_MIN_TOKENS = 4096  # smaller single maps stay on one thread
+_N_STATS = 4  # per map: cuts, box area, tokens cut, tokens in confirming cuts
 
 
 # ------------------------------------------------------------ exact arithmetic
@@ -267,12 +268,15 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
     for the tokens of its own segments (a neighbour's ``pos`` is only compared with the
     segment's bounds, and it stays inside its own segment), so workers with disjoint
     stacks, their own scratch (``buf`` … ``tmp``) and their own ``stamp`` sequences
-    (``stamp + k·step``) can run concurrently. ``stats += [cuts, box area]``.
+    (``stamp + k·step``) can run concurrently. ``stats += [cuts, box area, tokens cut,
+    tokens in cuts that confirmed a breakpoint]``.
     """
     n = H * W
     D = 2 * K
     cuts = 0
     area = 0
+    cut_tokens = 0
+    confirmed = 0
     while top > 0 and top < limit:
         top -= 1
         a = st_a[top]
@@ -363,7 +367,11 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
         for s in range(a, b):
             if kept_flag[order[s]]:
                 kept += 1
+        if q > 2:
+            cut_tokens += q
         if kept == q or kept == 0:
+            if q > 2:
+                confirmed += q
             for s in range(a, b):
                 t_out[order[s]] = lam
             continue
@@ -408,6 +416,8 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
             top = _components(a, mid, order, pos, nb, seen, stamp, buf, st_a, st_b, top)
     stats[0] += cuts
     stats[1] += area
+    stats[2] += cut_tokens
+    stats[3] += confirmed
     return top, stamp
 
 
@@ -438,7 +448,7 @@ def _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, 
 
 @njit(**_OPTS)
 def _path_map(theta, pairwise, lam_min, lam_max, out, stats):
-    """Thresholds of one map into ``out (H, W)``; ``stats = [cuts, cut tokens (box area)]``."""
+    """Thresholds of one map into ``out (H, W)``; ``stats (4,)`` as in :func:`_run_stack`."""
     H, W = theta.shape
     K = pairwise.shape[0]
     n = H * W
@@ -504,7 +514,7 @@ def _path_map_parallel(theta: np.ndarray, pairwise: np.ndarray, lam_min: float,
     """One map on ``threads`` threads: the first cuts serially until the stack holds
     ``8·threads`` independent segments, then those segments in balanced groups on the
     thread pool. Same thresholds as :func:`_path_map` (every segment is solved by the
-    same code from the same state). Returns ``(thresholds (H, W), stats (2,))``."""
+    same code from the same state). Returns ``(thresholds (H, W), stats (4,))``."""
     H, W = theta.shape
     K = pairwise.shape[0]
     n = H * W
@@ -515,7 +525,7 @@ def _path_map_parallel(theta: np.ndarray, pairwise: np.ndarray, lam_min: float,
     t_out = np.empty(n, dtype=np.float64)
     kept_flag = np.zeros(n, dtype=np.bool_)
     node_of = np.empty(n, dtype=np.int64)
-    stats = np.zeros(2, dtype=np.int64)
+    stats = np.zeros(_N_STATS, dtype=np.int64)
     top, stamp = _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out,
                                    kept_flag, node_of, st_a, st_b, top, 8 * threads, 1, 1,
                                    lam_min, lam_max, stats)
@@ -523,7 +533,7 @@ def _path_map_parallel(theta: np.ndarray, pairwise: np.ndarray, lam_min: float,
         n_groups = min(top, threads * CHUNKS_PER_THREAD)
         seg_a, seg_b = st_a[:top].copy(), st_b[:top].copy()
         perm, ptr = _balanced_groups((seg_b - seg_a).astype(np.float64), n_groups)
-        group_stats = np.zeros((n_groups, 2), dtype=np.int64)
+        group_stats = np.zeros((n_groups, _N_STATS), dtype=np.int64)
         run_batch(_group_range, n_groups, ptr, seg_a[perm], seg_b[perm], theta_flat, th, nb, nw,
                   H, W, K, order, pos, seen, t_out, kept_flag, node_of, lam_min, lam_max,
                   stamp + 1, n_groups, group_stats)
@@ -533,7 +543,9 @@ def _path_map_parallel(theta: np.ndarray, pairwise: np.ndarray, lam_min: float,
 
 def path_thresholds_batch(unary: np.ndarray, pairwise: np.ndarray, lam_min: float = -np.inf,
                           lam_max: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds ``(B, H, W)`` float64 and stats ``(B, 2)`` int64 (cuts, cut area).
+    """Thresholds ``(B, H, W)`` float64 and stats ``(B, 4)`` int64: BK cuts, their total
+    padded box area, their total number of tokens, and the tokens of those cuts that
+    confirmed a breakpoint (the piece was not split).
 
     ``unary (B, H, W)``, ``pairwise (B, K, H, W)``: validated float64, ``w >= 0``. Tokens
     decided outside ``[lam_min, lam_max]`` may be returned as ``±inf`` early (pruning);
@@ -544,7 +556,7 @@ def path_thresholds_batch(unary: np.ndarray, pairwise: np.ndarray, lam_min: floa
     pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
     B, H, W = unary.shape
     out = np.empty((B, H, W), dtype=np.float64)
-    stats = np.zeros((B, 2), dtype=np.int64)
+    stats = np.zeros((B, _N_STATS), dtype=np.int64)
     threads = num_threads()
     if 0 < B < threads and H * W >= _PARALLEL_MIN_TOKENS:
         for b in range(B):

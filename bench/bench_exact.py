@@ -5,6 +5,7 @@ Reports medians of repeats and throughput ratios. Usage::
 
     python bench/bench_exact.py                 # full run, writes bench/results/exact.json
     python bench/bench_exact.py --quick         # small sizes, few repeats (smoke)
+    python bench/bench_exact.py --pictures      # real pictures (issue 15), bench/results/exact_pictures.json
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ersm  # noqa: E402
-from energies import image_like_energy  # noqa: E402
+from energies import (PICTURES, grey_picture, image_like_energy, picture_crops,  # noqa: E402
+                      picture_energy)
+from ersm.core.parallel import set_num_threads  # noqa: E402
+from ersm.energy.offsets import valid_edge_mask  # noqa: E402
 from ersm.solvers.backends.maxflow import pymaxflow_mincut_map  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -135,12 +139,121 @@ print((status_kb("VmHWM") - base) / 1024)
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each callable, timed round-robin so load drifts hit all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _graphcut(threads: int):
+    def solve(energy):
+        set_num_threads(threads)
+        try:
+            return ersm.solve(energy, backend="graphcut").mask
+        finally:
+            set_num_threads(None)
+    return solve
+
+
+def _maxflow_loop(energy) -> np.ndarray:
+    unary, pairwise = energy.numpy()
+    return np.stack([pymaxflow_mincut_map(u, p) for u, p in zip(unary, pairwise)])
+
+
+def _edges(energy) -> int:
+    """In-grid edges of the whole batch."""
+    _, height, width = energy.unary.shape
+    return energy.batch_size * int(valid_edge_mask(height, width, energy.connectivity).sum())
+
+
+def _picture_case(label: str, energy, solvers: dict, repeats: int) -> dict:
+    """Time ``solvers`` on ``energy`` after asserting equal optimal energies."""
+    masks = {name: fn(energy) for name, fn in solvers.items()}
+    _check_equal_energy(energy, masks)
+    seconds = _interleaved_medians({n: (lambda f=f: f(energy)) for n, f in solvers.items()},
+                                   repeats)
+    edges = _edges(energy)
+    return {"case": label, "shape": list(energy.unary.shape), "connectivity": energy.connectivity,
+            "edges": edges, "seconds": seconds,
+            "ns_per_edge": {n: s * 1e9 / edges for n, s in seconds.items()},
+            "load": os.getloadavg()[0]}
+
+
+def run_pictures(repeats: int, quick: bool = False) -> dict:
+    """Issue 15's real-picture set: full pictures one thread each, 64 crops, 1024² threads."""
+    results = {"machine": f"{platform.processor() or platform.machine()}, "
+                          f"{os.cpu_count()} cores",
+               "date": str(date.today()), "repeats": repeats,
+               "load_average_start": os.getloadavg(), "single": [], "batch": [], "threads": []}
+    one = {"graphcut": _graphcut(1), "maxflow": _maxflow_loop}
+    for name in PICTURES[:2] if quick else PICTURES:
+        grey = grey_picture(name)[None]
+        for conn in (4, 8):
+            energy = picture_energy(grey, conn, seed=PICTURES.index(name))
+            results["single"].append(_picture_case(name, energy, one, repeats))
+    both = {"graphcut": _graphcut(1), "graphcut 2 threads": _graphcut(2),
+            "maxflow": _maxflow_loop}
+    for size in (28, 56):
+        for conn in (4, 8):
+            energy = picture_energy(picture_crops(64, size, seed=size), conn, seed=size)
+            results["batch"].append(_picture_case(f"64 crops {size}²", energy, both, repeats))
+    threads = {"graphcut": _graphcut(1), "graphcut 2 threads": _graphcut(2)}
+    for conn in (4, 8):
+        size = 256 if quick else 1024
+        energy = image_like_energy(1, size, conn, seed=size + conn)
+        results["threads"].append(_picture_case(f"{size}² blobs", energy, threads, repeats))
+    results["load_average_end"] = os.getloadavg()
+    return results
+
+
+_RATIOS = (("maxflow", "graphcut"), ("maxflow", "graphcut 2 threads"),
+           ("graphcut", "graphcut 2 threads"))
+
+
+def render_pictures(results: dict) -> str:
+    """Markdown tables of :func:`run_pictures` (ratios > 1: the second solver faster)."""
+    lines = []
+    for kind in ("single", "batch", "threads"):
+        rows = results[kind]
+        names = list(rows[0]["seconds"])
+        pairs = [(n, m) for n, m in _RATIOS if n in names and m in names]
+        lines.append(f"\n| {kind} | " + " | ".join(names) + " | "
+                     + " | ".join(f"{n} / {m}" for n, m in pairs)
+                     + " | ns/edge (" + ", ".join(names) + ") | load |")
+        lines.append("|" + "---|" * (3 + len(names) + len(pairs)))
+        for r in rows:
+            secs = r["seconds"]
+            shape = "×".join(str(s) for s in r["shape"])
+            lines.append(f"| {r['case']} {shape} {r['connectivity']}-conn | "
+                         + " | ".join(f"{secs[n] * 1e3:.1f} ms" for n in names) + " | "
+                         + " | ".join(f"{secs[n] / secs[m]:.2f}x" for n, m in pairs) + " | "
+                         + ", ".join(f"{r['ns_per_edge'][n]:.1f}" for n in names)
+                         + f" | {r['load']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat")
+    parser.add_argument("--pictures", action="store_true", help="issue 15's real-picture set")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default=str(HERE / "results" / "exact.json"))
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.pictures:
+        ersm.solve(image_like_energy(2, 8, 4), backend="graphcut")  # compile once
+        ersm.solve(image_like_energy(2, 8, 8), backend="graphcut")
+        results = run_pictures(1 if args.quick else args.repeats, args.quick)
+        out = Path(args.out or HERE / "results" / "exact_pictures.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+        print(render_pictures(results))
+        return
+    args.out = args.out or str(HERE / "results" / "exact.json")
     repeats = 1 if args.quick else args.repeats
     batch_sizes = [14, 28] if args.quick else [14, 28, 56, 112]
     single_sizes = [128] if args.quick else [256, 512, 1024]

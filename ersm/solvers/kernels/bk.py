@@ -140,6 +140,11 @@ _ORPHAN = 9
 _NO_PARENT = 10
 
 _DIST_INF = np.int64(1) << 60
+# Time stamps and distances are int32 (8 bytes per node less than int64); the clock
+# restarts (all stamps zeroed) before it could overflow. Stamps only steer the TS/DIST
+# heuristic and mark "verified in this adoption phase", which a restart between two
+# growth steps keeps correct.
+_TIME_WRAP = 1 << 30
 
 # Kernels that only read/write preallocated arrays are compiled without the Numba
 # runtime (``_nrt=False``): array arguments are then passed without atomic
@@ -538,6 +543,10 @@ def _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
         # ---- growth; TIME advances once per growth step (as in maxflow.cpp)
         mid_s, mid_d, a_tail = _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail)
         time += 1
+        if time == _TIME_WRAP:
+            for k in range(n):
+                ts[k] = 0
+            time = 1
         if mid_s < 0:
             continue  # i is now passive
 
@@ -666,8 +675,8 @@ def _finish_map(H, W, D, off, res, tr, out):
     n = tr.shape[0]
     tree = np.zeros(n, dtype=np.uint8)
     parent = np.full(n, _NO_PARENT, dtype=np.int8)
-    ts = np.zeros(n, dtype=np.int64)
-    dist = np.zeros(n, dtype=np.int64)
+    ts = np.zeros(n, dtype=np.int32)
+    dist = np.zeros(n, dtype=np.int32)
     in_q = np.zeros(n, dtype=np.uint8)
     active = np.empty(n, dtype=np.int32)
     orphans = np.empty(n, dtype=np.int32)

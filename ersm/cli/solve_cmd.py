@@ -8,11 +8,12 @@ from pathlib import Path
 
 from .errors import one_line
 from .file_jobs import add_file_job_arguments, print_file_error
-from ..solvers.defaults import DEFAULT_EXACT
+from ..solvers.defaults import DEFAULT_EXACT, DEFAULT_POTTS
 
 HELP = """Solve energy files (.npz/.pt with 'unary', 'pairwise', optional 'connectivity',
 'constant') into OUT/<stem>.npz mask files ('mask', 'energy', 'backend'; relaxed backends such as
-meanfield also 'q' and 'free_energy'). Outputs are
+meanfield also 'q' and 'free_energy'). A unary with a label axis ((B, L, H, W) or (L, H, W))
+is a multi-label Potts energy: its output holds 'labels' instead of 'mask'. Outputs are
 written atomically; inputs whose output is already valid are skipped, so re-running an
 interrupted command finishes the job. Exit status 1 if any input failed."""
 
@@ -25,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="energy files, or directories of *.npz / *.pt files")
     p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR",
                    help="output directory for the mask files")
-    p.add_argument("--backend", "-b", default=DEFAULT_EXACT, help=f"solver backend (default: {DEFAULT_EXACT})")
+    p.add_argument("--backend", "-b", default=None,
+                   help=f"solver backend (default: {DEFAULT_EXACT} for binary energy files, "
+                        f"{DEFAULT_POTTS} for multi-label ones)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    dest="options", help="backend option, repeatable (e.g. -O iters=5 -O "
                                         "temperature=0.5; values parsed as int, float, "

@@ -1,15 +1,20 @@
-"""Energy files: a :class:`~ersm.GridEnergy` stored as ``.npz`` (NumPy) or ``.pt`` (torch).
+"""Energy files: a :class:`~ersm.GridEnergy` or a multi-label :class:`~ersm.PottsEnergy`
+stored as ``.npz`` (NumPy) or ``.pt`` (torch).
 
 Both formats hold the same named entries:
 
-============  ==========================================  ========
-key           value                                       required
-============  ==========================================  ========
-unary         ``(B, H, W)`` or ``(H, W)`` real array      yes
-pairwise      ``(B, K, H, W)`` or ``(K, H, W)``           yes
-connectivity  4 or 8 (inferred from ``K`` when absent)    no
-constant      scalar or ``(B,)``                          no
-============  ==========================================  ========
+============  ==================================================  ========
+key           value                                               required
+============  ==================================================  ========
+unary         ``(B, H, W)`` or ``(H, W)`` real array (binary);    yes
+              ``(B, L, H, W)`` or ``(L, H, W)`` (multi-label)
+pairwise      ``(B, K, H, W)`` or ``(K, H, W)``                   yes
+connectivity  4 or 8 (inferred from ``K`` when absent)            no
+constant      scalar or ``(B,)`` (binary energies only)           no
+============  ==================================================  ========
+
+A unary with as many axes as the pairwise weights has a label axis: the file is a
+multi-label Potts energy (``ersm solve`` writes ``labels`` for it).
 
 ``.npz`` files are read with ``allow_pickle=False``; ``.pt`` files are a
 ``torch.save``-d dict read with ``weights_only=True`` (tensors come back as tensors, so
@@ -27,6 +32,7 @@ import numpy as np
 
 from ..core.arrays import is_torch
 from ..energy.grid import GridEnergy
+from ..energy.potts import PottsEnergy
 from ._host import host_array
 from .atomic import atomic_save_npz, atomic_write
 from .npz import read_npz
@@ -83,8 +89,19 @@ def _connectivity(value: Any, path: Path) -> int | None:
     return int(arr.reshape(()))
 
 
-def energy_from_mapping(data: Mapping[str, Any], path: str | os.PathLike = "<mapping>") -> GridEnergy:
-    """Build a :class:`GridEnergy` from the entries of an energy file.
+def is_multilabel(data: Mapping[str, Any]) -> bool:
+    """The entries describe a multi-label energy: ``unary`` has as many axes as
+    ``pairwise`` (``(B, L, H, W)`` with ``(B, K, H, W)``, or ``(L, H, W)`` with
+    ``(K, H, W)``)."""
+    unary, pairwise = data["unary"], data["pairwise"]
+    return (hasattr(unary, "ndim") and hasattr(pairwise, "ndim")
+            and unary.ndim == pairwise.ndim and unary.ndim in (3, 4))
+
+
+def energy_from_mapping(data: Mapping[str, Any],
+                        path: str | os.PathLike = "<mapping>") -> GridEnergy | PottsEnergy:
+    """Build a :class:`GridEnergy` (or a :class:`PottsEnergy`, when ``unary`` has a label
+    axis, see :func:`is_multilabel`) from the entries of an energy file.
 
     Args:
         data: ``unary``, ``pairwise`` and optionally ``connectivity``, ``constant``.
@@ -100,16 +117,21 @@ def energy_from_mapping(data: Mapping[str, Any], path: str | os.PathLike = "<map
         found = ", ".join(sorted(data)) or "nothing"
         raise EnergyFileError(f"{path}: missing entry {missing[0]!r} (found: {found})")
     constant = data.get("constant", 0.0)
+    connectivity = _connectivity(data.get("connectivity"), path)
     try:
-        return GridEnergy(data["unary"], data["pairwise"],
-                          _connectivity(data.get("connectivity"), path), constant)
+        if is_multilabel(data):
+            if np.any(host_array(constant) != 0):
+                raise EnergyFileError(f"{path}: 'constant' is for binary energies only; a "
+                                      "multi-label energy adds it to every label of one token")
+            return PottsEnergy(data["unary"], data["pairwise"], connectivity)
+        return GridEnergy(data["unary"], data["pairwise"], connectivity, constant)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, EnergyFileError):
             raise
         raise EnergyFileError(f"{path}: {exc}") from exc
 
 
-def load_energy(path: str | os.PathLike) -> GridEnergy:
+def load_energy(path: str | os.PathLike) -> GridEnergy | PottsEnergy:
     """Read an energy file (``.npz`` or ``.pt``, see the module docstring).
 
     Args:
@@ -141,16 +163,19 @@ def load_energy(path: str | os.PathLike) -> GridEnergy:
     return energy_from_mapping(reader(path), path)
 
 
-def energy_to_mapping(energy: GridEnergy) -> dict[str, Any]:
+def energy_to_mapping(energy: GridEnergy | PottsEnergy) -> dict[str, Any]:
     """The entries :func:`save_energy` stores: arrays in their own type and dtype.
 
-    Unbatched energies are stored unbatched (``(H, W)`` / ``(K, H, W)``).
+    Unbatched energies are stored unbatched (``(H, W)`` / ``(K, H, W)``); a
+    :class:`PottsEnergy` has no ``constant`` entry.
     """
     unary, pairwise = energy.unary, energy.pairwise
     if not energy.batched:
         unary, pairwise = unary[0], pairwise[0]
-    return {"unary": unary, "pairwise": pairwise, "connectivity": int(energy.connectivity),
-            "constant": energy.constant}
+    entries = {"unary": unary, "pairwise": pairwise, "connectivity": int(energy.connectivity)}
+    if isinstance(energy, GridEnergy):
+        entries["constant"] = energy.constant
+    return entries
 
 
 def _as_tensor(value: Any) -> Any:
@@ -162,7 +187,7 @@ def _as_tensor(value: Any) -> Any:
     return torch.tensor(host_array(value))
 
 
-def save_energy(path: str | os.PathLike, energy: GridEnergy) -> Path:
+def save_energy(path: str | os.PathLike, energy: GridEnergy | PottsEnergy) -> Path:
     """Write ``energy`` to ``path`` atomically; the format follows the suffix.
 
     Args:
@@ -185,4 +210,4 @@ def save_energy(path: str | os.PathLike, energy: GridEnergy) -> Path:
 
 
 __all__ = ["EnergyFileError", "SUFFIXES", "energy_from_mapping", "energy_to_mapping",
-           "load_energy", "save_energy"]
+           "is_multilabel", "load_energy", "save_energy"]

@@ -6,10 +6,12 @@ Each holds three arrays, read back with ``allow_pickle=False``:
 key          value
 ===========  ============================================================
 mask         bool, ``(B, H, W)`` or ``(H, W)``, the input's batched shape
+labels       int64, like ``mask``, instead of it for multi-label energies
 energy       float64, ``(B,)`` or ``()``: energy of ``mask`` (constant included)
 backend      str, the backend that produced it
 options      str, JSON of the backend options it was given (``{}`` if none)
-q            float64, like ``mask``: relaxed marginals (relaxed backends only)
+q            float64, like ``mask`` (``(B, L, H, W)`` for labels): relaxed marginals
+             (relaxed backends only)
 free_energy  float64, like ``energy`` (mean-field backends only)
 ===========  ============================================================
 
@@ -26,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..solvers.result import SolveResult
+from ..solvers.result import PottsResult, SolveResult
 from ._host import host_array
 from .atomic import atomic_write
 from .npz import read_npz
 
-KEYS: tuple[str, ...] = ("mask", "energy", "backend")
+KEYS: tuple[str, ...] = ("energy", "backend")
+"""Keys every mask file holds, besides ``mask`` (binary) or ``labels`` (multi-label)."""
 
 
 @dataclass(frozen=True)
@@ -39,20 +42,22 @@ class MaskFile:
     """The content of a mask file.
 
     Attributes:
-        mask: ``(B, H, W)`` or ``(H, W)`` bool NumPy array.
+        mask: ``(B, H, W)`` or ``(H, W)`` bool NumPy array (None in a labels file).
         energy: ``(B,)`` or ``()`` float64 NumPy array.
         backend: name of the backend that solved it.
         options: the backend options it was solved with.
         q: relaxed marginals like ``mask`` (float64), or None.
         free_energy: like ``energy`` (float64), or None.
+        labels: ``(B, H, W)`` or ``(H, W)`` int64 labels of a multi-label energy, or None.
     """
 
-    mask: np.ndarray
+    mask: np.ndarray | None
     energy: np.ndarray
     backend: str
     options: dict = field(default_factory=dict)
     q: np.ndarray | None = None
     free_energy: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
 
 class MaskFileError(ValueError):
@@ -64,13 +69,14 @@ def mask_path(out_dir: str | os.PathLike, input_path: str | os.PathLike) -> Path
     return Path(out_dir) / f"{Path(input_path).stem}.npz"
 
 
-def save_mask(path: str | os.PathLike, result: SolveResult, durable: bool = True,
+def save_mask(path: str | os.PathLike, result: SolveResult | PottsResult, durable: bool = True,
               options: dict | None = None) -> Path:
-    """Write ``result`` (mask, energy, backend) to ``path`` atomically.
+    """Write ``result`` (mask or labels, energy, backend) to ``path`` atomically.
 
     Args:
         path: destination ``.npz``.
-        result: from :func:`ersm.solve`; NumPy or torch arrays (stored as NumPy).
+        result: from :func:`ersm.solve`; NumPy or torch arrays (stored as NumPy); a
+            :class:`PottsResult` stores ``labels`` (int64) instead of ``mask``.
         durable: fsync it (see :func:`~ersm.io.atomic.atomic_write`); batch jobs pass
             False and sync once at the end.
         options: the backend options ``result`` was solved with (JSON values).
@@ -78,7 +84,9 @@ def save_mask(path: str | os.PathLike, result: SolveResult, durable: bool = True
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    arrays = {"mask": host_array(result.mask, bool),
+    first = ({"labels": host_array(result.labels, np.int64)} if isinstance(result, PottsResult)
+             else {"mask": host_array(result.mask, bool)})
+    arrays = {**first,
               "energy": host_array(result.energy, np.float64),
               "backend": np.asarray(result.backend),
               "options": np.asarray(json.dumps(options or {}, sort_keys=True))}
@@ -91,7 +99,12 @@ def save_mask(path: str | os.PathLike, result: SolveResult, durable: bool = True
 
 def _check(content: MaskFile, path: Path) -> MaskFile:
     mask, energy = content.mask, content.energy
-    if mask.dtype != np.bool_ or mask.ndim not in (2, 3):
+    if mask is None:
+        mask = content.labels
+        if mask.dtype != np.int64 or mask.ndim not in (2, 3):
+            raise MaskFileError(f"{path}: 'labels' must be an int64 (B, H, W) or (H, W) "
+                                f"array, got {mask.dtype} {mask.shape}")
+    elif mask.dtype != np.bool_ or mask.ndim not in (2, 3):
         raise MaskFileError(f"{path}: 'mask' must be a bool (B, H, W) or (H, W) array, "
                             f"got {mask.dtype} {mask.shape}")
     if energy.dtype != np.float64 or energy.shape != mask.shape[:-2]:
@@ -113,8 +126,11 @@ def load_mask(path: str | os.PathLike) -> MaskFile:
         options = json.loads(str(data["options"])) if "options" in data else {}
     except ValueError as exc:
         raise MaskFileError(f"{path}: not a readable mask file ({type(exc).__name__}: {exc})") from exc
-    content = MaskFile(data["mask"], data["energy"], str(data["backend"]), options,
-                       data.get("q"), data.get("free_energy"))
+    if "mask" not in data and "labels" not in data:
+        raise MaskFileError(f"{path}: not a readable mask file (missing entry 'mask' or "
+                            f"'labels'; found: {', '.join(sorted(data))})")
+    content = MaskFile(data.get("mask"), data["energy"], str(data["backend"]), options,
+                       data.get("q"), data.get("free_energy"), data.get("labels"))
     return _check(content, path)
 
 

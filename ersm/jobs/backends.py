@@ -6,7 +6,7 @@ import inspect
 import re
 from typing import Any, Iterable
 
-from ..solvers.registry import BackendSpec, backends, get_backend, signature_defaults
+from ..solvers.registry import BackendSpec, backends, signature_defaults
 
 _ARG = re.compile(r"^    (\w+)(?: \([^)]*\))?: (.*)$")
 
@@ -81,15 +81,18 @@ def parse_option_value(text: str) -> Any:
     return words.get(text.lower(), text)
 
 
-def parse_options(pairs: Iterable[str], backend: str) -> dict[str, Any]:
-    """``["iters=5", "temperature=0.5"]`` as options of ``backend``, checked.
+def parse_options(pairs: Iterable[str], backend: str | None) -> dict[str, Any]:
+    """``["iters=5", "temperature=0.5"]`` as options of ``backend`` (every energy kind it
+    solves; None: the default backends of ``ersm solve``), checked.
 
     Raises:
         ValueError: a pair without ``=``, an empty key, a key given twice, or a key the
             backend does not accept (the message names it and lists the accepted ones).
     """
-    spec = get_backend(backend)
-    accepted = option_defaults(spec)
+    from .solve_files import backend_specs
+
+    specs = backend_specs(backend)
+    accepted = {name: value for spec in specs for name, value in option_defaults(spec).items()}
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -98,9 +101,10 @@ def parse_options(pairs: Iterable[str], backend: str) -> dict[str, Any]:
             raise ValueError(f"option {pair!r} must be KEY=VALUE (e.g. iters=5)")
         if key in options:
             raise ValueError(f"option {key!r} given twice")
-        if key not in accepted and not _takes_any_option(spec):
+        if key not in accepted and not any(_takes_any_option(spec) for spec in specs):
             known = ", ".join(accepted) or "none"
-            raise ValueError(f"backend {backend!r} has no option {key!r} (its options: {known})")
+            raise ValueError(f"backend {backend or '(default)'!r} has no option {key!r} "
+                             f"(its options: {known})")
         options[key] = parse_option_value(value.strip())
     return options
 

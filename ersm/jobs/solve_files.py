@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 from ..io.atomic import clean_temporaries, ensure_directory, sync_directory
 from ..io.mask_files import mask_path
 from ..solvers.options import check_options
-from ..solvers.registry import get_backend
+from ..solvers.registry import BackendSpec, get_backend, specs_named
 from .executors import map_unordered
 from .inputs import collect_inputs, split_clashes
 from .task import FAILED, SKIPPED, SOLVED, FileOutcome, describe_error, solve_file
-from ..solvers.defaults import DEFAULT_EXACT
+from ..solvers.defaults import DEFAULT_EXACT, DEFAULT_POTTS
 
 
 @dataclass
@@ -67,7 +67,7 @@ class SolveReport:
 
 
 def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                backend: str = DEFAULT_EXACT, workers: int = 1, scheduler: Any = None,
+                backend: str | None = None, workers: int = 1, scheduler: Any = None,
                 progress: bool = True, overwrite: bool = False,
                 on_error: Callable[[Path, str], None] | None = None,
                 options: Mapping[str, Any] | None = None) -> SolveReport:
@@ -77,7 +77,9 @@ def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
         inputs: energy files (``.npz``/``.pt``) and directories of them.
         out_dir: output directory (created if needed). Mask file format:
             :mod:`ersm.io.mask_files`.
-        backend: solver backend name (default exact ``graphcut``).
+        backend: solver backend name; default ``graphcut`` (exact) for binary energy
+            files and ``expansion`` for multi-label ones (a unary with an L axis, whose
+            outputs hold ``labels``).
         options: backend options (``ersm backends --options`` lists them), checked once
             before any file is solved; outputs solved with other options are redone.
         workers: local worker processes (1 = solve in this process).
@@ -103,17 +105,26 @@ def solve_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
         ImportError: the backend's or Dask's optional dependencies are missing.
     """
     start = time.perf_counter()
-    spec = get_backend(backend)
-    if not spec.is_available:
-        raise ImportError(f"backend {backend!r} needs {list(spec.requires)}: "
-                          f"pip install 'ersm[{spec.extra}]'")
-    options = check_options(options, [spec])
+    specs = backend_specs(backend)
+    for spec in specs:
+        if not spec.is_available:
+            raise ImportError(f"backend {spec.name!r} needs {list(spec.requires)}: "
+                              f"pip install 'ersm[{spec.extra}]'")
+    options = check_options(options, specs)
     files, clashing = prepare_outputs(inputs, out_dir)
     task = partial(solve_file, out_dir=Path(out_dir), backend=backend, overwrite=overwrite,
                    options=options)
-    return run_file_tasks(task, files, Path(out_dir), f"ersm solve ({backend})",
+    return run_file_tasks(task, files, Path(out_dir), f"ersm solve ({backend or 'default'})",
                           workers=workers, scheduler=scheduler, progress=progress,
                           on_error=on_error, start=start, failed=clashing)
+
+
+def backend_specs(backend: str | None) -> list[BackendSpec]:
+    """The backends ``ersm solve -b backend`` may use: every energy kind registered as
+    ``backend``, or, for None, the two defaults (``graphcut``, ``expansion``)."""
+    if backend is None:
+        return [get_backend(DEFAULT_EXACT), get_backend(DEFAULT_POTTS, "potts")]
+    return specs_named(backend)
 
 
 def prepare_outputs(inputs: Sequence[str | os.PathLike],

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from ..io.energy_files import load_energy
 from ..io.mask_files import is_valid_mask_file, mask_path, save_mask
 from ..solvers.api import solve
-from ..solvers.defaults import DEFAULT_EXACT
+from ..solvers.defaults import DEFAULT_EXACT, DEFAULT_POTTS
 
 SOLVED, SKIPPED, FAILED = "solved", "skipped", "failed"
 
@@ -46,11 +46,12 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def is_done(input_path: Path, output: Path, backend: str,
+def is_done(input_path: Path, output: Path, backend: str | None,
             options: Mapping[str, Any] | None = None) -> bool:
-    """``output`` is a valid mask file from ``backend`` with ``options`` and not older
-    than the input."""
-    if not is_valid_mask_file(output, backend=backend, options=options):
+    """``output`` is a valid mask file from ``backend`` (None: from a default backend,
+    ``graphcut`` or ``expansion``) with ``options`` and not older than the input."""
+    names = (DEFAULT_EXACT, DEFAULT_POTTS) if backend is None else (backend,)
+    if not any(is_valid_mask_file(output, backend=name, options=options) for name in names):
         return False
     try:
         return output.stat().st_mtime_ns >= input_path.stat().st_mtime_ns
@@ -59,14 +60,14 @@ def is_done(input_path: Path, output: Path, backend: str,
 
 
 def solve_file(input_path: str | os.PathLike, out_dir: str | os.PathLike,
-               backend: str = DEFAULT_EXACT, overwrite: bool = False,
+               backend: str | None = None, overwrite: bool = False,
                options: Mapping[str, Any] | None = None) -> FileOutcome:
     """Solve one energy file into ``out_dir / f"{stem}.npz"`` (see :mod:`ersm.io.mask_files`).
 
     Args:
         input_path: ``.npz`` or ``.pt`` energy file.
         out_dir: existing output directory.
-        backend: solver backend name.
+        backend: solver backend name (None: the default for the file's energy kind).
         overwrite: solve even if a valid, up-to-date output exists.
         options: backend options (recorded in the output).
 

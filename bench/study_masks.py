@@ -81,18 +81,27 @@ def finished(run: Path, epochs: int) -> bool:
     return metrics.is_file() and len(metrics.read_text().splitlines()) >= epochs
 
 
+FIRST = ("mrf-r0.15-s0", "baseline-s0", "ersm-s0", "mrf-ste-r0.15-s0", "mrf-gamma0-r0.15-s0",
+         "mrf-r0.15-s1", "baseline-s1", "ersm-s1")
+
+
+def priority(name: str) -> tuple[int, int, str]:
+    """Training order: the r = 0.15 comparisons first, then seed 0, then the rest."""
+    return (FIRST.index(name) if name in FIRST else len(FIRST), name.endswith("-s1"), name)
+
+
 def train_command(name: str, spec: dict, data: dict[str, Path], out: Path,
                   epochs: int) -> list[str]:
     return [sys.executable, "-m", "ersm", "train", "--data", str(data[spec["data"]]),
             "--out", str(out / "runs" / name), "--epochs", str(epochs), "--seed",
-            str(spec["seed"]), "--threads", "1", "-q", *spec["args"]]
+            str(spec["seed"]), "--threads", "1", "-q", "--resume", *spec["args"]]
 
 
 def train_all(runs: dict[str, dict], data: dict[str, Path], out: Path, epochs: int,
               jobs: int) -> dict[str, list[str]]:
     commands = {name: train_command(name, spec, data, out, epochs) for name, spec in runs.items()}
     todo = sorted((name for name in runs if not finished(out / "runs" / name, epochs)),
-                  key=lambda name: name.endswith("-s1"))  # every seed-0 run first
+                  key=priority)
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
     bar = tqdm(total=len(todo), desc="training runs")
 

@@ -10,10 +10,12 @@ import torch
 from torch import nn
 
 
-def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+def conv_bn_relu(cin: int, cout: int, stride: int = 1,
+                 padding_mode: str = "zeros") -> nn.Sequential:
     """3×3 conv (no bias), BN, ReLU: ``(B, cin, H, W) → (B, cout, H/stride, W/stride)``."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False,
+                                   padding_mode=padding_mode),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class SmallCNN(nn.Module):
@@ -29,6 +31,9 @@ class SmallCNN(nn.Module):
         width: channels of the first layers (the third and fourth have more).
         out_channels: feature channels.
         context: 3×3 conv–BN–ReLU layers after the fourth, at stride 4 (``≥ 0``).
+        padding_mode: of every convolution (``"replicate"``, ``"zeros"``, ...). Zero
+            padding gives the map's border cells features no interior cell has, and a mask
+            layer under a keep budget then spends its budget on the border rows.
 
     Shape:
         ``(B, in_channels, H, W) → (B, out_channels, ⌈H/4⌉, ⌈W/4⌉)``.
@@ -41,15 +46,15 @@ class SmallCNN(nn.Module):
     stride = 4
 
     def __init__(self, in_channels: int = 3, width: int = 32, out_channels: int = 64,
-                 context: int = 2) -> None:
+                 context: int = 2, padding_mode: str = "replicate") -> None:
         super().__init__()
         if context < 0:
             raise ValueError(f"context must be >= 0, got {context}")
         self.out_channels = out_channels
-        self.features = nn.Sequential(
-            conv_bn_relu(in_channels, width), conv_bn_relu(width, width, 2),
-            conv_bn_relu(width, 2 * width), conv_bn_relu(2 * width, out_channels, 2),
-            *(conv_bn_relu(out_channels, out_channels) for _ in range(context)))
+        chans = [in_channels, width, width, 2 * width, out_channels] + [out_channels] * context
+        strides = [1, 2, 1, 2] + [1] * context
+        self.features = nn.Sequential(*(conv_bn_relu(a, b, s, padding_mode)
+                                        for a, b, s in zip(chans, chans[1:], strides)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

@@ -63,12 +63,18 @@ total size of all cuts). There are at most ``2·(#breakpoints)`` cuts; in the wo
 the depth is the number of breakpoints (``O(n)`` cuts of ``O(n)`` size, like KBR), in
 practice the contracted pieces shrink quickly and most tokens end as isolated singletons
 or small components. Exact sums cost ``O(length of the expansion)`` per term, ``O(1)``
-on ordinary data. Measured (``bench/bench_path.py``): each token takes part in ~5 cuts
-and BK at a piece's critical λ is 78–99 % of the time; the whole path costs 8–25× one
-cut on 64-map batches. Every cut starts cold: a warm start of the children from the
-parent's flow (exactly rescaled by integer factors) was measured at no gain, because
-BK's warm start re-roots its trees at every node with a non-zero terminal residual,
-which at a critical λ is nearly every node.
+on ordinary data. Measured (``bench/bench_path.py`` and bench/RESULTS.md): each token
+takes part in 4–7 cuts (about one of them the cut that confirms its breakpoint, the rest
+splits), BK is 76–86 % of the time and sums, components and partitions the rest; a cut
+of a contracted piece at its critical λ costs 2–10× a λ = 0 cut per token (several
+times the augmentations and orphans: everything in the piece is nearly tied). So the
+whole path costs 8–30× one cut on 64-map batches, more on one large map. Every cut
+starts cold: a warm start of the children from the parent's flow removes 14–29 % of
+BK's growth steps and 27–44 % of its orphans but no time (measured twice in one process: with exact
+integer rescaling of the flow, and with plain float rescaling): the λ shift to the child's critical value changes the terminal
+residual of every node, so BK re-roots at nearly every node and routes many tiny
+excesses. Greedily saturating 2-hop paths before BK removes 13–31 % of the
+augmentations and 0–5 % of the time; neither is kept.
 """
 
 from __future__ import annotations

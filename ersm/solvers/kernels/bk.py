@@ -38,6 +38,10 @@ max-flow algorithms", PAMI 2004) specialised to grids:
   with BK's timestamp / distance heuristics (TS, DIST, "origin is a terminal"
   check) or freed, in which case their same-tree neighbours are re-activated.
   Orphans are processed in ``maxflow.cpp``'s order (see :func:`_maxflow`).
+* Maps of at least :data:`STRIP_MIN_TOKENS` tokens are solved in horizontal strips
+  (independent BK runs, in parallel when threads are free) joined by a last BK run
+  across the seams that starts from the strips' trees (see the comment above
+  :data:`STRIP_MIN_TOKENS`); the result is the same canonical cut.
 
 Canonical cut
 -------------
@@ -115,13 +119,11 @@ from __future__ import annotations
 import numpy as np
 
 from ersm.core.numba_cache import njit
-from ersm.core.parallel import run_batch
+from ersm.core.parallel import num_threads, run_batch
 from ersm.energy.offsets import OFFSETS
 
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
 
-# Tree labels.
-_FREE = 0
 def _numba_has_option(name: str) -> bool:
     """Whether this Numba's CPU target knows the (possibly private) option ``name``."""
     try:
@@ -131,6 +133,8 @@ def _numba_has_option(name: str) -> bool:
     return hasattr(CPUTargetOptions, name)
 
 
+# Tree labels.
+_FREE = 0
 _SOURCE = 1
 _SINK = 2
 
@@ -181,21 +185,28 @@ def _build_residuals(unary, pairwise, off, res, tr):
 
     ``res`` and ``tr`` must be zero on entry; arcs leaving the grid stay zero.
     """
-    H, W = unary.shape
+    _build_rows(unary, pairwise, off, res, tr, 0, unary.shape[0])
+
+
+@njit(**_NO_NRT)
+def _build_rows(unary, pairwise, off, res, tr, y0, y1):
+    """:func:`_build_residuals` for grid rows ``y0 <= y < y1``: their terminal
+    residuals and the arcs (both ways) of the edges with both ends in these rows."""
+    W = unary.shape[1]
     K = pairwise.shape[0]
     D = 2 * K
     Wp = W + 2
-    for y in range(H):
+    for y in range(y0, y1):
         row = (y + 1) * Wp + 1
         for x in range(W):
             tr[row + x] = unary[y, x]
     for k in range(K):
         dy = _DY[k]
         dx = _DX[k]
-        y_end = H - dy  # dy >= 0
+        y_end = y1 - dy  # dy >= 0
         x_lo = 0 if dx >= 0 else -dx
         x_hi = W - dx if dx >= 0 else W
-        for y in range(y_end):
+        for y in range(y0, y_end):
             row = (y + 1) * Wp + 1
             for x in range(x_lo, x_hi):
                 w = pairwise[k, y, x]
@@ -213,16 +224,23 @@ def _push_trivial_paths(D, off, res, tr):
     linear sweep avoids growing and tearing down trees for them. Uses the same
     exact ``r - delta`` arithmetic as :func:`_augment`.
     """
+    _push_trivial_range(D, off, res, tr, 0, tr.shape[0])
+
+
+@njit(**_NO_NRT)
+def _push_trivial_range(D, off, res, tr, lo, hi):
+    """:func:`_push_trivial_paths` for the nodes ``lo <= i < hi``. A neighbour's ``tr``
+    is read only over an arc with residual, so nodes behind zeroed arcs are never read."""
     half = D // 2
-    for i in range(tr.shape[0]):
+    for i in range(lo, hi):
         if tr[i] <= 0.0:
             continue
         for d in range(D):
-            j = i + off[d]
-            if tr[j] < 0.0:
-                e = i * D + d
-                delta = res[e]
-                if delta > 0.0:
+            e = i * D + d
+            delta = res[e]
+            if delta > 0.0:
+                j = i + off[d]
+                if tr[j] < 0.0:
                     if tr[i] < delta:
                         delta = tr[i]
                     if -tr[j] < delta:
@@ -448,14 +466,13 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
     d_min = _DIST_INF
     for d in range(D):
         j = i + off[d]
-        if tree[j] != label:
-            continue
         # Candidate parent j needs a residual arc j -> i (source) / i -> j (sink).
+        # (Residual first: the state of a node behind a zeroed arc is never read.)
         if is_source:
             r = res[j * D + (d ^ half)]
         else:
             r = res[i * D + d]
-        if r > 0.0:
+        if r > 0.0 and tree[j] == label:
             dj = _origin_distance(j, off, parent, ts, dist, time)
             if dj >= 0:
                 if dj < d_min:
@@ -475,19 +492,24 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
     parent[i] = _NO_PARENT
     for d in range(D):
         j = i + off[d]
-        if tree[j] != label:
-            continue
         rd = d ^ half
+        # r: arc that could grow j's tree into i; r_child: the tree arc i -> j
+        # (source) / j -> i (sink), positive if j is a child of i
         if is_source:
             r = res[j * D + rd]
+            r_child = res[i * D + d]
         else:
             r = res[i * D + d]
-        if r > 0.0 and in_q[j] == 0:
-            in_q[j] = 1
-            a_tail = _ring_push(active, a_tail, j)
-        if parent[j] == rd:
-            parent[j] = _ORPHAN
-            o_tail = _ring_push(orphans, o_tail, j)
+            r_child = res[j * D + rd]
+        if r > 0.0 or r_child > 0.0:
+            if tree[j] != label:
+                continue
+            if r > 0.0 and in_q[j] == 0:
+                in_q[j] = 1
+                a_tail = _ring_push(active, a_tail, j)
+            if r_child > 0.0 and parent[j] == rd:
+                parent[j] = _ORPHAN
+                o_tail = _ring_push(orphans, o_tail, j)
     return a_tail, o_tail
 
 
@@ -506,12 +528,17 @@ def _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
     ``_SOURCE`` exactly for the nodes reachable from the source.
     """
     n = tr.shape[0]
-    a_head = 0
-    a_tail = 0
-    o_head = 0
-    o_tail = 0
+    a_tail = _activate_terminals(0, n, tr, tree, parent, dist, in_q, active)
+    _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack,
+             a_tail, 0, 0, n)
 
-    for i in range(n):
+
+@njit(**_NO_NRT)
+def _activate_terminals(lo, hi, tr, tree, parent, dist, in_q, active):
+    """Make every node ``lo <= i < hi`` with ``tr != 0`` an active root of its
+    terminal's tree, in index order from the start of ``active``; returns the tail."""
+    a_tail = 0
+    for i in range(lo, hi):
         t = tr[i]
         if t != 0.0:
             tree[i] = _SOURCE if t > 0.0 else _SINK
@@ -519,8 +546,22 @@ def _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
             dist[i] = 1
             in_q[i] = 1
             a_tail = _ring_push(active, a_tail, i)
+    return a_tail
 
-    time = 0
+
+@njit(**_NO_NRT)
+def _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack,
+             a_tail, time, lo, hi):
+    """BK's growth / augmentation / adoption loop until no node is active.
+
+    ``active[:a_tail]`` holds the initial active nodes (all flagged in ``in_q``),
+    ``orphans`` is an empty scratch ring, ``time`` exceeds every stamp in ``ts``.
+    Only nodes ``lo <= i < hi`` can be reached (the clock restart zeroes their stamps
+    only). Returns the final time.
+    """
+    a_head = 0
+    o_head = 0
+    o_tail = 0
     current = -1
     while True:
         # ---- pick the next active node (the current one first, if still alive)
@@ -544,7 +585,7 @@ def _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
         mid_s, mid_d, a_tail = _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail)
         time += 1
         if time == _TIME_WRAP:
-            for k in range(n):
+            for k in range(lo, hi):
                 ts[k] = 0
             time = 1
         if mid_s < 0:
@@ -569,6 +610,7 @@ def _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
                     k, D, off, res, tree, parent, ts, dist, time,
                     in_q, active, a_tail, orphans, o_tail,
                 )
+    return time
 
 
 # ------------------------------------------------------------------- drivers
@@ -580,6 +622,13 @@ def _solve_map(unary, pairwise, out):
     H, W = unary.shape
     K = pairwise.shape[0]
     n = (H + 2) * (W + 2)
+    P = _strip_count(H, W)
+    if P > 1:
+        ys = _strip_rows(H, P)
+        work = _strip_work(H, W, K, P)
+        _solve_strips(0, P, unary, pairwise, ys, *work)
+        _join_strips(unary, pairwise, ys, out, *work)
+        return
     res = np.zeros(n * 2 * K, dtype=np.float64)
     tr = np.zeros(n, dtype=np.float64)
     _solve_map_keep(unary, pairwise, out, res, tr)
@@ -598,7 +647,9 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
     K in {2,4}. Returns mask (B,H,W) bool: True (keep) iff the token is not
     reachable from the source in the final residual graph (the canonical, i.e.
     minimal-source-side, minimum cut). Inputs are not modified. B may be 0;
-    H, W >= 1. Weights of edges leaving the grid are ignored.
+    H, W >= 1. Weights of edges leaving the grid are ignored. A single large map
+    is solved on all threads (see :func:`_strip_count`); the result does not
+    depend on the thread count.
     """
     assert unary.ndim == 3 and pairwise.ndim == 4, "expected (B,H,W) and (B,K,H,W)"
     B, H, W = unary.shape
@@ -609,8 +660,139 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
     unary = np.ascontiguousarray(unary, dtype=np.float64)
     pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
     out = np.empty((B, H, W), dtype=np.bool_)
-    run_batch(_solve_range, B, unary, pairwise, out)
+    strips = _strip_count(H, W)
+    if B == 1 and strips > 1 and num_threads() > 1:
+        _solve_map_threaded(unary[0], pairwise[0], out[0], strips)
+    else:
+        run_batch(_solve_range, B, unary, pairwise, out)
     return out
+
+
+# ------------------------------------------------------- one map on several threads
+#
+# A large map is cut into P horizontal strips. The arcs across the seams are left
+# at zero, so the strips are independent graphs: each builds its own residuals and
+# gets its own trivial-path sweep and BK run (in parallel), on the shared arrays,
+# touching only its own nodes
+# (every read of a neighbour's state goes over an arc with residual first, and seam
+# arcs have none). Their union is a feasible flow of the whole graph (seam arcs carry
+# zero flow) and their search trees are valid BK trees. The seam arcs are then
+# restored and BK continues on the whole graph from these trees, with the seam
+# nodes active: every passive node away from the seams already satisfies BK's
+# invariant (its residual arcs stay inside its tree), so this ends at a maximum flow
+# and the source tree is again exactly the set reachable from the source: the
+# canonical cut. The split depends on the shape only, so the result (and its
+# float rounding) is the same on one thread as on many.
+
+#: maps with fewer tokens than this are solved in one piece
+STRIP_MIN_TOKENS = 1 << 16
+#: rows per strip at least
+STRIP_MIN_ROWS = 64
+#: strips per map at most
+STRIP_MAX = 2
+
+
+@njit(nogil=True, cache=True)
+def _strip_count(H, W):
+    """Number of strips an ``H x W`` map is solved in (1: in one piece)."""
+    if H * W < STRIP_MIN_TOKENS:
+        return 1
+    return max(1, min(STRIP_MAX, H // STRIP_MIN_ROWS))
+
+
+@njit(nogil=True, cache=True)
+def _strip_rows(H, P):
+    """First grid row of each of the ``P`` strips, and ``H``: ``(P + 1,)`` int64."""
+    ys = np.empty(P + 1, dtype=np.int64)
+    for s in range(P + 1):
+        ys[s] = H * s // P
+    return ys
+
+
+@njit(nogil=True, cache=True)
+def _strip_work(H, W, K, P):
+    """Offsets, residuals and BK work arrays of one padded ``H x W`` map in their
+    initial state, plus the strips' final times ``(P,)``."""
+    n = (H + 2) * (W + 2)
+    D = 2 * K
+    return (_direction_offsets(K, W + 2), np.zeros(n * D, dtype=np.float64),
+            np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.uint8),
+            np.full(n, _NO_PARENT, dtype=np.int8), np.zeros(n, dtype=np.int32),
+            np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.uint8),
+            np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
+            np.empty(n, dtype=np.int32), np.zeros(P, dtype=np.int64))
+
+
+@njit(**_NO_NRT)
+def _seam_arcs(pairwise, off, res, y):
+    """Set the arcs between grid rows ``y - 1`` and ``y`` (both ways) to their
+    capacities."""
+    K, H, W = pairwise.shape
+    D = 2 * K
+    Wp = W + 2
+    for k in range(K):
+        if _DY[k] == 0:
+            continue
+        dx = _DX[k]
+        x_lo = 0 if dx >= 0 else -dx
+        x_hi = W - dx if dx >= 0 else W
+        row = y * Wp + 1  # padded row of grid row y - 1
+        for x in range(x_lo, x_hi):
+            w = pairwise[k, y - 1, x]
+            i = row + x
+            res[i * D + k] = w
+            res[(i + off[k]) * D + k + K] = w
+
+
+@njit(nogil=True, cache=True)
+def _solve_strips(start, stop, unary, pairwise, ys, off, res, tr, tree, parent, ts, dist, in_q,
+                  active, orphans, stack, times):
+    """Residual graph (seam arcs left at zero), trivial paths and BK of strips
+    ``start <= s < stop``, each its own graph."""
+    D = off.shape[0]
+    Wp = unary.shape[1] + 2
+    for s in range(start, stop):
+        lo = (ys[s] + 1) * Wp
+        hi = (ys[s + 1] + 1) * Wp
+        _build_rows(unary, pairwise, off, res, tr, ys[s], ys[s + 1])
+        _push_trivial_range(D, off, res, tr, lo, hi)
+        a_tail = _activate_terminals(lo, hi, tr, tree, parent, dist, in_q, active[lo:hi])
+        times[s] = _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active[lo:hi],
+                            orphans[lo:hi], stack[lo:hi], a_tail, 0, lo, hi)
+
+
+@njit(nogil=True, cache=True)
+def _join_strips(unary, pairwise, ys, out, off, res, tr, tree, parent, ts, dist, in_q, active,
+                 orphans, stack, times):
+    """Restore the seam arcs, continue BK from the strips' trees with the seam rows
+    active, and write the canonical keep-mask into ``out``."""
+    H, W = unary.shape
+    Wp = W + 2
+    D = off.shape[0]
+    a_tail = 0
+    for s in range(1, ys.shape[0] - 1):
+        y = ys[s]
+        _seam_arcs(pairwise, off, res, y)
+        for i in range(y * Wp + 1, (y + 2) * Wp - 1):  # grid rows y - 1 and y
+            if tree[i] != _FREE and in_q[i] == 0:
+                in_q[i] = 1
+                a_tail = _ring_push(active, a_tail, i)
+    _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, a_tail,
+             times.max() + 1, 0, tr.shape[0])
+    for y in range(H):
+        row = (y + 1) * Wp + 1
+        for x in range(W):
+            out[y, x] = tree[row + x] != _SOURCE
+
+
+def _solve_map_threaded(unary: np.ndarray, pairwise: np.ndarray, out: np.ndarray,
+                        strips: int) -> None:
+    """:func:`_solve_map` of one ``(H, W)`` map with its strips on the thread pool."""
+    H, W = unary.shape
+    ys = _strip_rows(H, strips)
+    work = _strip_work(H, W, pairwise.shape[0], strips)
+    run_batch(_solve_strips, strips, unary, pairwise, ys, *work)
+    _join_strips(unary, pairwise, ys, out, *work)
 
 
 # ------------------------------------------------------------- warm start

@@ -20,10 +20,11 @@ current labels           ``c``        unaries
 =======================  ===========  ==============================
 
 plus ``θ_i += U_i(α) − U_i(l_i)``. Tokens already labelled ``α`` get ``θ = 0`` and no
-edges, so they stay out of the search trees. A move is accepted when the energy of
-the new labelling, summed afresh in float64, is strictly lower (in the first pass over
-the labels also when it is equal, the canonical cut's tie-breaking): after that pass the
-float energy decreases at every accepted move, so the iteration cannot cycle. Labels
+edges, so they stay out of the search trees. A move is accepted when its energy change
+(the float64 sum of the unary and edge changes around the switched tokens) is negative,
+in the first pass over the labels also when it is zero (the canonical cut's
+tie-breaking); after that pass the energy decreases at every accepted move, so the
+iteration cannot cycle. Labels
 are visited ``0, 1, …, L − 1, 0, …`` until ``L`` consecutive labels give no improvement
 (a local minimum with respect to every α-move, hence within ``2·max w / min w`` of the
 optimum for Potts, Boykov–Veksler–Zabih 2001) or ``max_cycles`` passes are done.
@@ -46,13 +47,14 @@ _DX = np.array([o[1] for o in OFFSETS], dtype=np.int64)
 
 
 @njit(nogil=True, cache=True)
-def _labels_energy(unary, pairwise, labels):
-    """``E(labels)`` of one map: ``(L, H, W)``, ``(K, H, W)``, ``(H, W)`` int64."""
+def _labels_energy(costs, pairwise, labels):
+    """``E(labels)`` of one map: ``costs (H, W, L)`` (the unary, label axis last),
+    ``pairwise (K, H, W)``, ``labels (H, W)`` int64."""
     H, W = labels.shape
     e = 0.0
     for y in range(H):
         for x in range(W):
-            e += unary[labels[y, x], y, x]
+            e += costs[y, x, labels[y, x]]
     for k in range(pairwise.shape[0]):
         dy = _DY[k]
         dx = _DX[k]
@@ -66,13 +68,14 @@ def _labels_energy(unary, pairwise, labels):
 
 
 @njit(nogil=True, cache=True)
-def _build_move(unary, pairwise, labels, alpha, theta, w):
+def _build_move(costs, pairwise, labels, alpha, theta, w):
     """The binary α-move energy ``(θ, c)`` of one map (see the module table) into
-    ``theta`` ``(H, W)`` and ``w`` ``(K, H, W)``; off-grid weights are left as they are."""
+    ``theta`` ``(H, W)`` and ``w`` ``(K, H, W)``; off-grid weights are left as they are.
+    ``costs`` is the unary ``(H, W, L)`` (a token's costs in one cache line)."""
     H, W = labels.shape
     for y in range(H):
         for x in range(W):
-            theta[y, x] = unary[alpha, y, x] - unary[labels[y, x], y, x]
+            theta[y, x] = costs[y, x, alpha] - costs[y, x, labels[y, x]]
     for k in range(pairwise.shape[0]):
         dy = _DY[k]
         dx = _DX[k]
@@ -99,13 +102,41 @@ def _build_move(unary, pairwise, labels, alpha, theta, w):
 
 
 @njit(nogil=True, cache=True)
-def _visit(unary, pairwise, labels, alpha, e, work, slots, recycle, allow_tie):
-    """One α-move from ``labels``, applied in place when it lowers the energy ``e`` (or
-    keeps it, with ``allow_tie``); returns ``(energy, accepted)``."""
-    theta, w, cut, proposal = work
+def _move_delta(costs, pairwise, labels, alpha, changed, order, n_changed):
+    """``E(after) − E(before)`` of switching the ``n_changed`` tokens ``order[:n]`` (flat
+    indices, ``changed`` their ``(H, W)`` mask) to ``α``: their unary change plus every
+    edge touching them (an edge between two switched tokens is counted once, from its
+    first end)."""
+    H, W = labels.shape
+    delta = 0.0
+    for t in range(n_changed):
+        y = order[t] // W
+        x = order[t] - y * W
+        li = labels[y, x]
+        delta += costs[y, x, alpha] - costs[y, x, li]
+        for k in range(pairwise.shape[0]):
+            dy = _DY[k]
+            dx = _DX[k]
+            yn, xn = y + dy, x + dx
+            if yn < H and 0 <= xn < W:  # forward edge: always counted from here
+                lj = labels[yn, xn]
+                new_j = alpha if changed[yn, xn] else lj
+                delta += pairwise[k, y, x] * (int(alpha != new_j) - int(li != lj))
+            yp, xp = y - dy, x - dx
+            if yp >= 0 and 0 <= xp < W and not changed[yp, xp]:  # else counted from there
+                lj = labels[yp, xp]
+                delta += pairwise[k, yp, xp] * (int(alpha != lj) - int(li != lj))
+    return delta
+
+
+@njit(nogil=True, cache=True)
+def _visit(costs, pairwise, labels, alpha, work, slots, recycle, allow_tie):
+    """One α-move from ``labels``, applied in place when it lowers the energy (or keeps
+    it, with ``allow_tie``); returns ``(energy change, accepted)``."""
+    theta, w, cut, changed, order = work
     theta_s, w_s, res_s, tr_s, started = slots
     H, W = labels.shape
-    _build_move(unary, pairwise, labels, alpha, theta, w)
+    _build_move(costs, pairwise, labels, alpha, theta, w)
     if not recycle:
         _solve_map(theta, w, cut)
     elif started[alpha]:
@@ -117,20 +148,23 @@ def _visit(unary, pairwise, labels, alpha, e, work, slots, recycle, allow_tie):
     if recycle:
         theta_s[alpha] = theta
         w_s[alpha] = w
-    changed = False
+    n_changed = 0
     for y in range(H):
         for x in range(W):
-            if cut[y, x] and labels[y, x] != alpha:
-                proposal[y, x] = alpha
-                changed = True
-            else:
-                proposal[y, x] = labels[y, x]
-    if changed:
-        e_new = _labels_energy(unary, pairwise, proposal)
-        if e_new < e or (allow_tie and e_new == e):
-            labels[:, :] = proposal
-            return e_new, True
-    return e, False
+            switch = cut[y, x] and labels[y, x] != alpha
+            changed[y, x] = switch
+            if switch:
+                order[n_changed] = y * W + x
+                n_changed += 1
+    if n_changed == 0:
+        return 0.0, False
+    delta = _move_delta(costs, pairwise, labels, alpha, changed, order, n_changed)
+    if delta < 0.0 or (allow_tie and delta == 0.0):
+        for t in range(n_changed):
+            y = order[t] // W
+            labels[y, order[t] - y * W] = alpha
+        return delta, True
+    return 0.0, False
 
 
 @njit(nogil=True, cache=True)
@@ -142,13 +176,17 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, stats
     canonical one)."""
     L, H, W = unary.shape
     K = pairwise.shape[0]
+    costs = np.empty((H, W, L), dtype=np.float64)
+    for lab in range(L):
+        costs[:, :, lab] = unary[lab]
     work = (np.empty((H, W), dtype=np.float64), np.zeros((K, H, W), dtype=np.float64),
-            np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.int64))
+            np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.bool_),
+            np.empty(H * W, dtype=np.int64))
     n = L if recycle else 0
     slots = (np.empty((n, H, W), dtype=np.float64), np.zeros((n, K, H, W), dtype=np.float64),
              np.zeros((n, n_res), dtype=np.float64), np.zeros((n, n_tr), dtype=np.float64),
              np.zeros(L, dtype=np.bool_))
-    e = _labels_energy(unary, pairwise, labels)
+    e = _labels_energy(costs, pairwise, labels)
     visits = 0
     moves = 0
     since = 0  # consecutive labels without an improvement
@@ -157,8 +195,9 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, stats
         visits += 1
         # ties are taken in the first pass only (so at most L times: no cycling); for
         # L = 2 from label 0 the second visit is then the canonical binary cut itself
-        e, accepted = _visit(unary, pairwise, labels, alpha, e, work, slots, recycle,
-                             visits <= L)
+        delta, accepted = _visit(costs, pairwise, labels, alpha, work, slots, recycle,
+                                 visits <= L)
+        e += delta
         # an accepted α-move is optimal among α-moves: α cannot improve right after
         since = 1 if accepted else since + 1
         moves += accepted

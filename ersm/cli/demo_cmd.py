@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 from .errors import one_line
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.quick:
             result = run_demo(args.out, image=args.image, size=args.size, gamma=args.gamma,
-                              backend=args.backend)
+                              backend=args.backend, show=partial(print, flush=True))
         else:
             set_torch_threads(args.threads)
             result = run_story(args.out, n=args.n, epochs=args.epochs, seed=args.seed,

@@ -5,7 +5,8 @@ current labels (:mod:`ersm.solvers.kernels.expansion` shows the move energy); la
 visited in turn until no α-move lowers the energy. Maps run in parallel over the batch.
 The result is a local minimum for every α-move: within a factor ``2·max w / min w`` of
 the optimum (2 for constant weights), and the exact minimum for ``L = 2`` (started from
-label 0 everywhere: the first move is the binary cut itself).
+label 0 everywhere, the default start, as GCO's: the first real move is the binary cut
+itself).
 """
 
 from __future__ import annotations
@@ -18,18 +19,16 @@ from ...core.checks import check_count
 from ...energy.potts import check_labels
 from ..registry import BackendSpec, register
 
-INITS = ("auto", "unary", "zeros")
+INITS = ("zeros", "unary")
 
 
 def initial_labels(unary: np.ndarray, init: Any) -> np.ndarray:
-    """The start labelling ``(B, H, W)`` int64: ``"unary"`` (the cheapest label of each
-    token), ``"zeros"`` (label 0 everywhere), ``"auto"`` (``"zeros"`` for ``L = 2``, so
-    that the first real move is the exact binary cut, else ``"unary"``) or given labels
-    ``(B, H, W)`` (``(H, W)`` for a single map)."""
+    """The start labelling ``(B, H, W)`` int64: ``"zeros"`` (label 0 everywhere, as GCO;
+    for ``L = 2`` the first real move is then the exact binary cut), ``"unary"`` (the
+    cheapest label of each token) or given labels ``(B, H, W)`` (``(H, W)`` for a single
+    map)."""
     b, n_labels, h, w = unary.shape
     if isinstance(init, str):
-        if init == "auto":
-            init = "zeros" if n_labels == 2 else "unary"
         if init == "unary":
             return np.argmin(unary, axis=1).astype(np.int64)
         if init == "zeros":
@@ -43,15 +42,15 @@ def initial_labels(unary: np.ndarray, init: Any) -> np.ndarray:
     return np.asarray(check_labels(labels, (b, h, w), n_labels, "init"), dtype=np.int64)
 
 
-def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "auto",
+def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
                   max_cycles: int = 100, recycle: bool = True) -> dict:
     """α-expansion on host float64 arrays (the backend's ``run``; use ``ersm.solve``).
 
     Args:
         unary: ``(B, L, H, W)`` label costs.
         pairwise: ``(B, K, H, W)`` Potts weights ``≥ 0``.
-        init: start labels: "auto" ("zeros" if L = 2, exact; else "unary"), "unary",
-            "zeros" or labels (see :func:`initial_labels`).
+        init: start labels: "zeros" (label 0 everywhere; exact for L = 2), "unary"
+            (cheapest label per token) or labels (see :func:`initial_labels`).
         max_cycles: most passes over the L labels per map (>= 1).
         recycle: warm-start each label's move from that label's previous flow (faster;
             keeps L residual graphs per map in memory).

@@ -244,11 +244,14 @@ def _components(a, b, order, pos, nb, seen, stamp, buf, st_a, st_b, top):
 
 
 @njit(**_OPTS)
-def _path_init(theta, pairwise, st_a, st_b, buf):
-    """Per-map state: neighbours, folded unaries, the token permutation and the first
-    segments (connected components) pushed on ``st_a``/``st_b``; returns the stack size."""
+def _path_init(theta, pairwise):
+    """Per-map state: neighbours, folded unaries, the token permutation and the stack
+    ``st_a``/``st_b`` holding the first segments (connected components)."""
     H, W = theta.shape
     n = H * W
+    st_a = np.empty(n + 1, dtype=np.int64)
+    st_b = np.empty(n + 1, dtype=np.int64)
+    buf = np.empty(n, dtype=np.int64)
     nb, nw = _neighbours(pairwise, H, W)
     th = np.empty(n, dtype=np.float64)
     theta_flat = np.empty(n, dtype=np.float64)
@@ -260,7 +263,25 @@ def _path_init(theta, pairwise, st_a, st_b, buf):
     pos = np.arange(n)
     seen = np.zeros(n, dtype=np.int64)
     top = _components(0, n, order, pos, nb, seen, 1, buf, st_a, st_b, 0)
-    return nb, nw, th, theta_flat, order, pos, seen, top
+    return nb, nw, th, theta_flat, order, pos, seen, st_a, st_b, top
+
+
+@njit(**_OPTS)
+def _path_start(theta, pairwise, limit, lam_min, lam_max, stats):
+    """Set up one map and solve its segments until the stack holds ``limit`` of them (or
+    is empty). Returns the shared state, the stack and the next free stamp."""
+    H, W = theta.shape
+    K = pairwise.shape[0]
+    n = H * W
+    nb, nw, th, theta_flat, order, pos, seen, st_a, st_b, top = _path_init(theta, pairwise)
+    t_out = np.empty(n, dtype=np.float64)
+    kept_flag = np.zeros(n, dtype=np.bool_)
+    node_of = np.empty(n, dtype=np.int64)
+    top, stamp = _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out,
+                                   kept_flag, node_of, st_a, st_b, top, limit, 1, 1, lam_min,
+                                   lam_max, stats)
+    return (theta_flat, th, nb, nw, order, pos, seen, t_out, kept_flag, node_of, st_a, st_b,
+            top, stamp + 1)
 
 
 @njit(**_OPTS)
@@ -456,17 +477,7 @@ def _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, 
 def _path_map(theta, pairwise, lam_min, lam_max, out, stats):
     """Thresholds of one map into ``out (H, W)``; ``stats (4,)`` as in :func:`_run_stack`."""
     H, W = theta.shape
-    K = pairwise.shape[0]
-    n = H * W
-    st_a = np.empty(n + 1, dtype=np.int64)
-    st_b = np.empty(n + 1, dtype=np.int64)
-    buf = np.empty(n, dtype=np.int64)
-    nb, nw, th, theta_flat, order, pos, seen, top = _path_init(theta, pairwise, st_a, st_b, buf)
-    t_out = np.empty(n, dtype=np.float64)
-    kept_flag = np.zeros(n, dtype=np.bool_)
-    node_of = np.empty(n, dtype=np.int64)
-    _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_flag,
-                      node_of, st_a, st_b, top, n + 2, 1, 1, lam_min, lam_max, stats)
+    t_out = _path_start(theta, pairwise, H * W + 2, lam_min, lam_max, stats)[7]
     for y in range(H):
         for x in range(W):
             out[y, x] = t_out[y * W + x]
@@ -523,18 +534,9 @@ def _path_map_parallel(theta: np.ndarray, pairwise: np.ndarray, lam_min: float,
     same code from the same state). Returns ``(thresholds (H, W), stats (4,))``."""
     H, W = theta.shape
     K = pairwise.shape[0]
-    n = H * W
-    st_a = np.empty(n + 1, dtype=np.int64)
-    st_b = np.empty(n + 1, dtype=np.int64)
-    buf = np.empty(n, dtype=np.int64)
-    nb, nw, th, theta_flat, order, pos, seen, top = _path_init(theta, pairwise, st_a, st_b, buf)
-    t_out = np.empty(n, dtype=np.float64)
-    kept_flag = np.zeros(n, dtype=np.bool_)
-    node_of = np.empty(n, dtype=np.int64)
     stats = np.zeros(_N_STATS, dtype=np.int64)
-    top, stamp = _run_with_scratch(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out,
-                                   kept_flag, node_of, st_a, st_b, top, 8 * threads, 1, 1,
-                                   lam_min, lam_max, stats)
+    (theta_flat, th, nb, nw, order, pos, seen, t_out, kept_flag, node_of, st_a, st_b, top,
+     stamp) = _path_start(theta, pairwise, 8 * threads, lam_min, lam_max, stats)
     if top > 0:
         n_groups = min(top, threads * CHUNKS_PER_THREAD)
         seg_a, seg_b = st_a[:top].copy(), st_b[:top].copy()
@@ -542,7 +544,7 @@ def _path_map_parallel(theta: np.ndarray, pairwise: np.ndarray, lam_min: float,
         group_stats = np.zeros((n_groups, _N_STATS), dtype=np.int64)
         run_batch(_group_range, n_groups, ptr, seg_a[perm], seg_b[perm], theta_flat, th, nb, nw,
                   H, W, K, order, pos, seen, t_out, kept_flag, node_of, lam_min, lam_max,
-                  stamp + 1, n_groups, group_stats)
+                  stamp, n_groups, group_stats)
         stats += group_stats.sum(axis=0)
     return t_out.reshape(H, W), stats
 

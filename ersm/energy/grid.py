@@ -11,15 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from ..core.arrays import array_kind, is_torch, like, to_numpy
+from ..core.arrays import is_torch, like, to_numpy
 from .checks import canonical_dtype, check_energy_arrays
 from ..core.checks import check_array_like, check_finite, check_mask
 from ..core.errors import DTypeError, ValueRangeError
+from ._grid_shape import GridArrays
 from .evaluate import discrete_energy, relaxed_energy
 
 
 @dataclass(frozen=True, eq=False)
-class GridEnergy:
+class GridEnergy(GridArrays):
     """A batch of unary–pairwise energies on ``H × W`` grids.
 
     Args:
@@ -92,38 +93,11 @@ class GridEnergy:
             constant = np.asarray(cost_drop, np.float64).sum(axis=(-2, -1))
         return cls(theta, pairwise, connectivity, constant)
 
-    # -- shape information ----------------------------------------------------------
-    @property
-    def batch_size(self) -> int:
-        return int(self.unary.shape[0])
-
-    @property
-    def height(self) -> int:
-        return int(self.unary.shape[1])
-
-    @property
-    def width(self) -> int:
-        return int(self.unary.shape[2])
-
+    # -- shape information (batch_size, height, width, array_kind, device, numpy) ------
     @property
     def mask_shape(self) -> tuple[int, ...]:
         """Shape of a mask for this energy: ``(B, H, W)``, or ``(H, W)`` if unbatched."""
-        hw = (self.height, self.width)
-        return (self.batch_size, *hw) if self.batched else hw
-
-    @property
-    def array_kind(self) -> str:
-        """``"numpy"`` or ``"torch"``: the type results come back as."""
-        return array_kind(self.unary)
-
-    @property
-    def device(self) -> Any:
-        """torch device of the tensors, or ``"cpu"`` for NumPy arrays."""
-        return self.unary.device if is_torch(self.unary) else "cpu"
-
-    def numpy(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(unary (B,H,W), pairwise (B,K,H,W))`` as C-contiguous float64 NumPy arrays."""
-        return to_numpy(self.unary, np.float64), to_numpy(self.pairwise, np.float64)
+        return self.map_shape
 
     def constant_array(self) -> np.ndarray:
         """The constant as a float64 ``(B,)`` NumPy array."""

@@ -13,16 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from ..core.arrays import array_kind, is_torch, like, to_numpy
+from ..core.arrays import is_torch, like, to_numpy
 from ..core.checks import array_shape, check_array_like, check_finite, check_mask, check_real_dtype
 from ..core.errors import DTypeError, ShapeError, ValueRangeError
+from ._grid_shape import GridArrays
 from .checks import canonical_dtype, check_energy_arrays
 from .grid import GridEnergy
 from .offsets import edge_slices
 
 
 @dataclass(frozen=True, eq=False)
-class PottsEnergy:
+class PottsEnergy(GridArrays):
     """A batch of multi-label Potts energies on ``H × W`` grids.
 
     Args:
@@ -74,42 +75,15 @@ class PottsEnergy:
             unary, pairwise = unary[0], pairwise[0]
         return cls(like(unary, energy.unary), like(pairwise, energy.unary), energy.connectivity)
 
-    # -- shape information ----------------------------------------------------------
-    @property
-    def batch_size(self) -> int:
-        return int(self.unary.shape[0])
-
+    # -- shape information (batch_size, height, width, array_kind, device, numpy) ------
     @property
     def num_labels(self) -> int:
         return int(self.unary.shape[1])
 
     @property
-    def height(self) -> int:
-        return int(self.unary.shape[2])
-
-    @property
-    def width(self) -> int:
-        return int(self.unary.shape[3])
-
-    @property
     def labels_shape(self) -> tuple[int, ...]:
         """Shape of a labelling: ``(B, H, W)``, or ``(H, W)`` if unbatched."""
-        hw = (self.height, self.width)
-        return (self.batch_size, *hw) if self.batched else hw
-
-    @property
-    def array_kind(self) -> str:
-        """``"numpy"`` or ``"torch"``: the type results come back as."""
-        return array_kind(self.unary)
-
-    @property
-    def device(self) -> Any:
-        """torch device of the tensors, or ``"cpu"`` for NumPy arrays."""
-        return self.unary.device if is_torch(self.unary) else "cpu"
-
-    def numpy(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(unary (B,L,H,W), pairwise (B,K,H,W))`` as C-contiguous float64 NumPy arrays."""
-        return to_numpy(self.unary, np.float64), to_numpy(self.pairwise, np.float64)
+        return self.map_shape
 
     # -- evaluation -----------------------------------------------------------------
     def energy(self, labels: Any) -> Any:

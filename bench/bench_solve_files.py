@@ -2,8 +2,10 @@
 
 Writes N random 4-connected energies of S² (``ersm.testing.random_grid_energy``) once, then
 runs ``python -m ersm solve DIR -o OUT -q --workers W`` in turn for W = 1 and 2 (A B A B …,
-fresh OUT each time, so every file is solved), and prints the wall-time medians and the
-median of the pairwise ratios. Target (issue 14.10): workers 2 ≥ 1.2× faster than 1 on
+fresh OUT each time, so every file is solved), and prints the wall-time medians, the
+median of the pairwise ratios, the CPU time (user + sys) of each setting and the load
+average before and after. Local pools fork warm workers on Linux; ``ERSM_START_METHOD=spawn``
+(or ``forkserver``) measures the other start methods. Target (issue 14.10): workers 2 ≥ 1.2× faster than 1 on
 2000 files of 28² on 2 cores. Usage::
 
     python bench/bench_solve_files.py                 # 2000 files of 28², 3 pairs
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,13 +38,19 @@ def write_inputs(directory: Path, n: int, size: int) -> None:
                     random_grid_energy(batch=1, height=size, width=size, seed=i))
 
 
-def run_once(inputs: Path, out: Path, workers: int, backend: str) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(inputs: Path, out: Path, workers: int, backend: str) -> tuple[float, float]:
+    """``(wall s, CPU s)`` of one whole ``ersm solve`` process (its workers included)."""
     shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
+    cpu, start = _children_cpu(), time.perf_counter()
     subprocess.run([sys.executable, "-m", "ersm", "solve", str(inputs), "-o", str(out), "-q",
                     "--workers", str(workers), "--backend", backend], check=True,
                    stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -55,18 +64,25 @@ def main() -> None:
     try:
         write_inputs(root / "in", args.n, args.size)
         run_once(root / "in", root / "warm", 1, args.backend)  # Numba cache warm
+        load_before = os.getloadavg()
         times: dict[int, list[float]] = {1: [], 2: []}
+        cpu: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(args.repeats):
             for workers in (1, 2):
-                times[workers].append(run_once(root / "in", root / f"out{workers}", workers,
-                                               args.backend))
+                wall, used = run_once(root / "in", root / f"out{workers}", workers, args.backend)
+                times[workers].append(wall)
+                cpu[workers].append(used)
         ratios = [a / b for a, b in zip(times[1], times[2])]
         print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-        print(f"{args.n} files of {args.size}², backend {args.backend}, {args.repeats} pairs")
+              f"{os.cpu_count()} CPUs, load (1/5/15 min) before "
+              f"{' '.join(f'{x:.1f}' for x in load_before)}, after "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(f"{args.n} files of {args.size}², backend {args.backend}, {args.repeats} pairs, "
+              f"start method {os.environ.get('ERSM_START_METHOD') or 'default'}")
         for workers, values in times.items():
             print(f"--workers {workers}: median {statistics.median(values):.2f} s "
-                  f"({', '.join(f'{v:.2f}' for v in values)})")
+                  f"({', '.join(f'{v:.2f}' for v in values)}), CPU median "
+                  f"{statistics.median(cpu[workers]):.2f} s")
         print(f"speed-up workers 2 / 1: median {statistics.median(ratios):.2f}x")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -12,8 +12,8 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from contextlib import contextmanager, suppress
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..core.optional import require
@@ -122,31 +122,79 @@ def _workers_skip_main(fn: Callable[..., Any]) -> Iterator[None]:
                 main.__dict__[name] = value
 
 
+START_METHOD_ENV = "ERSM_START_METHOD"
+"""Environment variable naming the process start method of local pools (``fork``,
+``forkserver`` or ``spawn``), overriding :func:`start_method`'s choice."""
+
+
+def start_method() -> str:
+    """How local pool workers start: ``ERSM_START_METHOD`` if set, else ``fork`` where the
+    platform has it as a safe choice (Linux) and this process holds no CUDA context, else
+    ``spawn``.
+
+    A forked worker inherits this process's imports and compiled kernels, so it starts in
+    milliseconds; a spawned one imports ersm and loads the kernels from the Numba cache
+    again (about a second of CPU each, as much as hundreds of small files).
+
+    Raises:
+        ValueError: ``ERSM_START_METHOD`` names no start method of this platform.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    chosen = os.environ.get(START_METHOD_ENV, "").strip().lower()
+    if chosen:
+        if chosen not in methods:
+            raise ValueError(f"{START_METHOD_ENV} must be one of {methods}, got {chosen!r}")
+        return chosen
+    return "fork" if sys.platform.startswith("linux") and not _holds_gpu_context() else "spawn"
+
+
+def _holds_gpu_context() -> bool:
+    """A CUDA context (torch or CuPy) lives in this process: forked children cannot use it."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return True
+    return "cupy" in sys.modules
+
+
 def map_processes(fn: Callable[[T], R], items: Sequence[T],
                   workers: int) -> Iterator[tuple[T, R | BaseException]]:
     """Run ``fn`` on ``workers`` processes: this one and a pool of ``workers - 1`` others
-    (``spawn``: safe with Numba threads).
+    (:func:`start_method`).
 
     Items go in chunks (:func:`chunked`): the pool takes them from the front, this process
-    from the back, so it does useful work while the pool's processes start (importing
-    ersm and loading the compiled kernels costs each new process about a second, as much
-    as hundreds of small files). Every process's kernels get their share of the CPUs
+    from the back. With ``fork`` this process first runs ``fn`` on the first item, so the
+    workers inherit what it imported and compiled and start at once; with ``spawn`` it works
+    while the pool's processes start. Every process's kernels get their share of the CPUs
     (:func:`threads_per_worker`: one each when there are as many workers as CPUs).
     Pending tasks are cancelled if the consumer stops early (e.g. Ctrl-C).
     """
     from ..core import parallel
 
     threads = threads_per_worker(workers)
-    chunks = chunked(items, workers)
+    method = start_method()
     saved_threads = parallel._OVERRIDE
+    parallel.set_num_threads(threads)
+    try:
+        if method == "fork":  # warm this process: the forked workers inherit it
+            yield from zip(items[:1], run_chunk(fn, items[:1]))
+            items = items[1:]
+            method = start_method()  # the first item may have opened a GPU context
+        yield from _pool_map(fn, items, workers, threads, method)
+    finally:
+        parallel.set_num_threads(saved_threads)
+
+
+def _pool_map(fn: Callable[[T], R], items: Sequence[T], workers: int, threads: int,
+              method: str) -> Iterator[tuple[T, R | BaseException]]:
+    """The body of :func:`map_processes` once this process is set up."""
+    chunks = chunked(items, workers)
     with ProcessPoolExecutor(max_workers=workers - 1,
-                             mp_context=multiprocessing.get_context("spawn"),
+                             mp_context=multiprocessing.get_context(method),
                              initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
         with _workers_skip_main(fn):
             futures = [pool.submit(run_chunk, fn, chunk) for chunk in chunks]
         by_future = dict(zip(futures, chunks))
         try:
-            parallel.set_num_threads(threads)
             left = list(futures)
             while left:
                 done = [f for f in left if f.done()]
@@ -160,7 +208,6 @@ def map_processes(fn: Callable[[T], R], items: Sequence[T],
                 elif left and not done:
                     wait(left, return_when=FIRST_COMPLETED)
         finally:
-            parallel.set_num_threads(saved_threads)
             for future in futures:
                 future.cancel()
 
@@ -173,7 +220,8 @@ def _chunk_results(future: Any, chunk: list[T]) -> Iterator[tuple[T, Any]]:
 
 
 @contextmanager
-def dask_client(scheduler: Any, workers: int = 2) -> Iterator[Any]:
+def dask_client(scheduler: Any, workers: int = 2,
+                while_starting: Callable[[], Any] | None = None) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for ``scheduler``.
 
     Args:
@@ -181,13 +229,14 @@ def dask_client(scheduler: Any, workers: int = 2) -> Iterator[Any]:
             ``LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)`` for
             the duration, or an existing ``Client`` (used as is, not closed).
         workers: worker processes of the local cluster.
+        while_starting: called in this thread while a :data:`LOCAL` cluster starts in
+            another (ignored for other schedulers).
     """
     distributed = require("dask.distributed", extra="dist")
     if isinstance(scheduler, distributed.Client):
         yield scheduler
     elif scheduler == LOCAL:
-        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
+        with _start_local_cluster(distributed, workers, while_starting) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
     else:
@@ -195,18 +244,44 @@ def dask_client(scheduler: Any, workers: int = 2) -> Iterator[Any]:
             yield client
 
 
+def _start_local_cluster(distributed: Any, workers: int,
+                         while_starting: Callable[[], Any] | None) -> Any:
+    """A started ``LocalCluster``; ``while_starting()`` runs here meanwhile."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ersm-dask-start") as starter:
+        started = starter.submit(distributed.LocalCluster, n_workers=workers,
+                                 threads_per_worker=1, processes=True, dashboard_address=None)
+        try:
+            if while_starting is not None:
+                while_starting()
+        except BaseException:
+            with suppress(Exception):
+                started.result().close()
+            raise
+        return started.result()
+
+
 def map_dask(fn: Callable[[T], R], items: Sequence[T], scheduler: Any,
              workers: int = 2) -> Iterator[tuple[T, R | BaseException]]:
     """Run ``fn`` on a Dask distributed cluster (``client.map`` + ``as_completed``).
 
     Workers must be able to import ``fn`` (ersm installed) and see the files it reads
-    and writes (a shared file system for remote clusters).
+    and writes (a shared file system for remote clusters). On a :data:`LOCAL` cluster this
+    process runs ``fn`` on the first item while the workers start, so kernels missing from
+    the Numba cache are compiled once, here, not once in every worker (under load, workers
+    busy compiling were still alive at shutdown and the nanny killed them).
     """
     distributed = require("dask.distributed", extra="dist")
-    with dask_client(scheduler, workers) as client:
+    items, first = list(items), []
+    head = items[:1] if scheduler == LOCAL and len(items) > 1 else []
+    items = items[len(head):]
+
+    def warm() -> None:
+        first.extend(zip(head, run_chunk(fn, head)))
+    with dask_client(scheduler, workers, while_starting=warm) as client:
+        yield from first
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
         threads = threads_per_worker(workers) if scheduler == LOCAL else None
-        chunks = chunked(list(items), n_workers)
+        chunks = chunked(items, n_workers)
         futures = client.map(run_chunk, [fn] * len(chunks), chunks, [threads] * len(chunks),
                              pure=False)
         by_key = {future.key: chunk for future, chunk in zip(futures, chunks)}

@@ -71,6 +71,16 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
+def _forget_pool_in_child() -> None:
+    """A forked child has none of its parent's pool threads: start a fresh pool on demand."""
+    global _POOL, _LOCK
+    _POOL, _LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def run_batch(kernel: Callable[..., Any], batch_size: int, *args: Any) -> None:
     """Call ``kernel(start, stop, *args)`` over chunks covering ``range(batch_size)``.
 

@@ -103,3 +103,27 @@ def test_dask_local_cluster_same_outputs_no_nanny_warning(inputs, tmp_path, capf
     assert dask.solved == one.solved and dask.failed == one.failed
     assert _outputs(tmp_path / "dask") == _outputs(tmp_path / "one")
     assert "still alive" not in capfd.readouterr().err
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
+def test_forked_worker_gets_a_fresh_kernel_thread_pool(monkeypatch):
+    from ersm.core import parallel
+
+    monkeypatch.setenv(START_METHOD_ENV, "fork")
+    monkeypatch.setattr("ersm.jobs.executors.threads_per_worker", lambda workers: 2)
+    parallel.set_num_threads(2)
+    try:
+        parallel._pool()  # this process's pool threads do not exist in a forked child
+        got = dict(map_processes(_batch_threads, list(range(6)), 2))
+    finally:
+        parallel.set_num_threads(None)
+    assert got == {i: 8 for i in range(6)}
+
+
+def _batch_threads(_: int) -> int:
+    """Runs a batch on the kernel thread pool (hangs on a pool inherited by fork)."""
+    from ersm.core import parallel
+
+    hits = []
+    parallel.run_batch(lambda lo, hi: hits.extend(range(lo, hi)), 8)
+    return len(hits)

@@ -20,6 +20,16 @@ from ...energy.potts import check_labels
 from ..registry import BackendSpec, register
 
 INITS = ("zeros", "unary")
+RECYCLE_BYTES = 2**29
+"""Largest per-map memory for recycled flows that ``recycle=None`` allows (512 MiB)."""
+
+
+def recycle_bytes(shape: tuple[int, ...], n_k: int) -> int:
+    """Memory of the recycled flows of one map of ``(B, L, H, W)`` with ``K`` channels:
+    per label the move ``(θ, w)`` and the residual graph ``(res, tr)`` (float64)."""
+    _, n_labels, h, w = shape
+    padded = (h + 2) * (w + 2)
+    return 8 * n_labels * (h * w * (1 + n_k) + padded * (2 * n_k + 1))
 
 
 def initial_labels(unary: np.ndarray, init: Any) -> np.ndarray:
@@ -43,7 +53,7 @@ def initial_labels(unary: np.ndarray, init: Any) -> np.ndarray:
 
 
 def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
-                  max_cycles: int = 100, recycle: bool = True) -> dict:
+                  max_cycles: int = 100, recycle: bool | None = None) -> dict:
     """α-expansion on host float64 arrays (the backend's ``run``; use ``ersm.solve``).
 
     Args:
@@ -53,7 +63,8 @@ def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
             (cheapest label per token) or labels (see :func:`initial_labels`).
         max_cycles: most passes over the L labels per map (>= 1).
         recycle: warm-start each label's move from that label's previous flow (faster;
-            keeps L residual graphs per map in memory).
+            keeps L residual graphs per map in memory); None: when they take at most
+            RECYCLE_BYTES per map.
 
     Returns:
         dict with ``labels`` ``(B, H, W)`` int64, ``cycles`` ``(B,)`` float64 (label
@@ -67,6 +78,8 @@ def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
     if unary.shape[0] == 0:
         return {"labels": start, "cycles": np.zeros(0), "moves": np.zeros(0, np.int64),
                 "converged": np.zeros(0, bool)}
+    if recycle is None:
+        recycle = recycle_bytes(unary.shape, pairwise.shape[1]) <= RECYCLE_BYTES
     labels, stats = expansion_batch(unary, pairwise, start, max_cycles, bool(recycle))
     return {"labels": labels, "cycles": stats[:, 1] / unary.shape[1],
             "moves": stats[:, 2].astype(np.int64), "converged": stats[:, 3] > 0}

@@ -90,3 +90,11 @@ def test_cli_expansion_options(tmp_path, capsys):
     assert main(["solve", str(tmp_path / "e.npz"), "--out", str(tmp_path / "o2"), "-q",
                  "-b", "expansion", "-O", "iters=2"]) == 2
     assert "has no option 'iters'" in capsys.readouterr().err
+
+
+def test_cli_lists_the_potts_backends(capsys):
+    assert main(["backends", "--kind", "potts", "--options"]) == 0
+    out = capsys.readouterr().out
+    names = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert names == ersm.available("potts")
+    assert "max_cycles=100" in out

@@ -13,6 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--options", action="store_true",
                    help="list each backend's options with their defaults (pass them to "
                         "'ersm solve' as -O KEY=VALUE)")
+    p.add_argument("--kind", choices=("grid", "potts"), default="grid",
+                   help="energies the backends solve: grid (binary GridEnergy, default) or "
+                        "potts (multi-label PottsEnergy)")
     p.set_defaults(run=run)
 
 
@@ -20,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     """Print one line per backend (:func:`ersm.jobs.backends.backend_lines`); always 0."""
     from ..jobs.backends import backend_lines
 
-    for line in backend_lines(include_unavailable=args.all, options=args.options):
+    for line in backend_lines(include_unavailable=args.all, options=args.options,
+                              kind=args.kind):
         print(line)
     return 0

@@ -52,12 +52,13 @@ def option_lines(spec: BackendSpec) -> list[str]:
             for name, value in defaults.items()]
 
 
-def backend_lines(include_unavailable: bool = False, options: bool = False) -> list[str]:
-    """:func:`describe_backend` of every registered backend (usable ones unless
-    ``include_unavailable``), in registry order; with ``options`` each is followed by
-    its :func:`option_lines`."""
+def backend_lines(include_unavailable: bool = False, options: bool = False,
+                  kind: str = "grid") -> list[str]:
+    """:func:`describe_backend` of every backend registered for energies of ``kind``
+    (usable ones unless ``include_unavailable``), in registry order; with ``options``
+    each is followed by its :func:`option_lines`."""
     lines: list[str] = []
-    for spec in backends(include_unavailable=include_unavailable):
+    for spec in backends(include_unavailable=include_unavailable, kind=kind):
         lines.append(describe_backend(spec))
         if options:
             lines.extend(option_lines(spec))

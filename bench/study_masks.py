@@ -3,9 +3,10 @@
 Trains (``ersm train``, one subprocess per run, ``--jobs`` at a time) and evaluates
 (:func:`ersm.train.export_masks` at every keep ratio, exact ``graphcut`` budget masks):
 
-- ``mrf`` (EnergyMaskLayer, mean-field) at keep ratios r ∈ RATIOS, seeds SEEDS;
+- ``mrf`` (EnergyMaskLayer, trained with its default budgeted backend ``ste``) at keep
+  ratios r ∈ RATIOS, seeds SEEDS;
 - the pairwise ablation γ = 0 at r = 0.15;
-- ``ste`` and ``perturbed`` training backends at r = 0.15;
+- ``meanfield`` (both seeds) and ``perturbed`` training backends at r = 0.15;
 - the budget loss (DynamicViT's ``(mean gate − r)²``) instead of dual ascent at r = 0.15;
 - the paper layer (``ersm``, trained at its defaults: it has no budget), evaluated at
   every r by its top-r tokens and by the MRF its quantities imply, solved at r;
@@ -38,9 +39,11 @@ EPOCHS = [10]  # set from --epochs: runs with fewer finished epochs are not eval
 SEEDS = (0, 1)
 
 
-def mrf_args(ratio: float, *extra: str, backend: str = "meanfield") -> list[str]:
-    """``ersm train`` arguments of an MRF-layer run at keep ratio ``ratio``."""
-    return ["--model", "mrf", "--backend", backend, "--keep-ratio", str(ratio), *extra]
+def mrf_args(ratio: float, *extra: str, backend: str | None = None) -> list[str]:
+    """``ersm train`` arguments of an MRF-layer run at keep ratio ``ratio`` (training
+    backend: the default with a budget, ``ste``, unless ``backend``)."""
+    chosen = [] if backend is None else ["--backend", backend]
+    return ["--model", "mrf", *chosen, "--keep-ratio", str(ratio), *extra]
 
 
 def runs_of(seeds: tuple[int, ...]) -> dict[str, dict]:
@@ -54,11 +57,12 @@ def runs_of(seeds: tuple[int, ...]) -> dict[str, dict]:
             runs[f"mrf-r{r}-s{s}"] = {"data": "clean", "seed": s, "ratios": (r,),
                                       "args": mrf_args(r)}
     variants = {"mrf-gamma0-r0.15-s0": mrf_args(0.15, "--pairwise-weight", "0"),
-                "mrf-ste-r0.15-s0": mrf_args(0.15, backend="ste"),
+                "mrf-meanfield-r0.15-s0": mrf_args(0.15, backend="meanfield"),
+                "mrf-meanfield-r0.15-s1": mrf_args(0.15, backend="meanfield"),
                 "mrf-perturbed-r0.15-s0": mrf_args(0.15, backend="perturbed"),
                 "mrf-loss-r0.15-s0": mrf_args(0.15, "--budget", "loss")}
     for name, args in variants.items():
-        runs[name] = {"data": "clean", "seed": 0, "ratios": (0.15,), "args": args}
+        runs[name] = {"data": "clean", "seed": int(name[-1]), "ratios": (0.15,), "args": args}
     runs["baseline-P0.9-s0"] = {"data": "spurious", "seed": 0, "args": ["--model", "baseline"]}
     runs["mrf-r0.15-P0.9-s0"] = {"data": "spurious", "seed": 0, "ratios": (0.15,),
                                  "args": mrf_args(0.15)}
@@ -81,8 +85,8 @@ def finished(run: Path, epochs: int) -> bool:
     return metrics.is_file() and len(metrics.read_text().splitlines()) >= epochs
 
 
-FIRST = ("mrf-r0.15-s0", "baseline-s0", "ersm-s0", "mrf-ste-r0.15-s0", "mrf-gamma0-r0.15-s0",
-         "mrf-r0.15-s1", "baseline-s1", "ersm-s1")
+FIRST = ("mrf-r0.15-s0", "baseline-s0", "ersm-s0", "mrf-meanfield-r0.15-s0",
+         "mrf-gamma0-r0.15-s0", "mrf-r0.15-s1", "baseline-s1", "ersm-s1", "mrf-meanfield-r0.15-s1")
 
 
 def priority(name: str) -> tuple[int, int, str]:
@@ -194,7 +198,7 @@ def figures(results: dict[str, dict], out: Path, data: dict[str, Path]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for label, key, prefix in (("MRF layer (mean-field), solved", "iou_solved", "mrf-r"),
+    for label, key, prefix in (("MRF layer (ste), solved", "iou_solved", "mrf-r"),
                                ("MRF layer, learned (same size)", "iou_learned", "mrf-r"),
                                ("paper layer, implied MRF solved", "iou_solved", "ersm"),
                                ("paper layer, top-r tokens", "iou_topk", "ersm")):

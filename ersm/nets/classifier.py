@@ -22,7 +22,7 @@ from .backbones import load_backbone
 from .energy_mask import EnergyMaskLayer
 from .ersm_layer import ERSMLayer
 from .tokens import upsample_tokens
-from ..solvers.defaults import DEFAULT_RELAXED
+from ..solvers.defaults import DEFAULT_BUDGETED, DEFAULT_RELAXED
 
 MODELS: tuple[str, ...] = ("baseline", "ersm", "mrf")
 BACKBONE_ALIASES: dict[str, str] = {"small": "small_cnn"}
@@ -121,8 +121,9 @@ def make_layer(model: str, channels: int, backend: str | None = None,
     Args:
         model: one of :data:`MODELS`.
         channels: feature channels.
-        backend: solver backend for ``"mrf"`` (default ``"meanfield"``); must be None for
-            the others.
+        backend: solver backend for ``"mrf"`` (default: ``"ste"`` with a ``keep_ratio``,
+            :data:`~ersm.solvers.defaults.DEFAULT_BUDGETED`; ``"meanfield"`` without);
+            must be None for the others.
         **layer_kwargs: more layer arguments (e.g. ``patch_size``, ``pairwise``).
     """
     if model not in MODELS:
@@ -142,7 +143,10 @@ def make_layer(model: str, channels: int, backend: str | None = None,
                          f"options {unknown}; it takes {sorted(accepted)}")
     if model == "ersm":
         return ERSMLayer(channels, **layer_kwargs)
-    return EnergyMaskLayer(channels, backend=backend or DEFAULT_RELAXED, **layer_kwargs)
+    if backend is None:
+        budgeted = layer_kwargs.get("keep_ratio") is not None
+        backend = DEFAULT_BUDGETED if budgeted else DEFAULT_RELAXED
+    return EnergyMaskLayer(channels, backend=backend, **layer_kwargs)
 
 
 def build_model(model: str = "baseline", backbone: str = "small", backend: str | None = None,
@@ -155,7 +159,8 @@ def build_model(model: str = "baseline", backbone: str = "small", backend: str |
         model: ``"baseline"``, ``"ersm"`` or ``"mrf"``.
         backbone: ``"small"`` (:class:`~ersm.nets.SmallCNN`), ``"resnet18"``,
             ``"resnet34"``, ``"resnet50"``, ``"tv:<name>"``, ``"timm:<name>"``.
-        backend: solver backend of the ``"mrf"`` layer (default ``"meanfield"``).
+        backend: solver backend of the ``"mrf"`` layer (default: ``"ste"`` with a
+            ``keep_ratio`` in ``layer_kwargs``, ``"meanfield"`` without).
         weights: local backbone checkpoint (see :func:`~ersm.nets.load_backbone`).
         freeze: freeze the backbone (no gradients, eval-mode batch norm).
         num_classes: classifier outputs.

@@ -206,9 +206,10 @@ def test_a_training_checkpoint_gives_its_backbone(tmp_path):
 def test_small_cnn_context_layers_and_padding():
     assert len(SmallCNN(context=0).features) == 4 and len(SmallCNN().features) == 6
     assert SmallCNN(context=3)(torch.zeros(1, 3, 32, 32)).shape == (1, 64, 8, 8)
-    assert all(m.padding_mode == "replicate" for m in SmallCNN().modules()
+    assert all(m.padding_mode == "replicate" for m in SmallCNN(padding_mode="replicate").modules()
                if isinstance(m, torch.nn.Conv2d))
-    flat = SmallCNN(width=4, out_channels=8).eval()(torch.ones(1, 3, 16, 16))
+    flat = SmallCNN(width=4, out_channels=8, padding_mode="replicate").eval()(
+        torch.ones(1, 3, 16, 16))
     # replicate padding: a constant image gives the same features at the border as inside
     torch.testing.assert_close(flat, flat[..., 1:2, 1:2].expand_as(flat))
     with pytest.raises(ValueError, match="context must be >= 0"):

@@ -18,3 +18,12 @@ def test_exception_names_the_option_the_layer_lacks():
         make_layer("ersm", 8, keep_ratio=0.15)
     with pytest.raises(ValueError, match="model='baseline' has no layer"):
         make_layer("baseline", 8, keep_ratio=0.15)
+
+
+def test_budgeted_mrf_layer_trains_with_ste_by_default():
+    from ersm.nets.classifier import make_layer
+    from ersm.solvers.defaults import DEFAULT_BUDGETED, DEFAULT_RELAXED
+
+    assert make_layer("mrf", 8, keep_ratio=0.2).backend == DEFAULT_BUDGETED == "ste"
+    assert make_layer("mrf", 8).backend == DEFAULT_RELAXED
+    assert make_layer("mrf", 8, backend="meanfield", keep_ratio=0.2).backend == "meanfield"

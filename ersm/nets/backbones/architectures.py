@@ -31,9 +31,10 @@ class SmallCNN(nn.Module):
         width: channels of the first layers (the third and fourth have more).
         out_channels: feature channels.
         context: 3×3 conv–BN–ReLU layers after the fourth, at stride 4 (``≥ 0``).
-        padding_mode: of every convolution (``"replicate"``, ``"zeros"``, ...). Zero
-            padding gives the map's border cells features no interior cell has, and a mask
-            layer under a keep budget then spends its budget on the border rows.
+        padding_mode: of every convolution (``"zeros"``, ``"replicate"``, ...). Zero
+            padding gives the map's border cells features of their own (a mean-field
+            layer under a keep budget then keeps border rows); ``"replicate"`` trained
+            worse in the one run tried (bench/results/masks.md).
 
     Shape:
         ``(B, in_channels, H, W) → (B, out_channels, ⌈H/4⌉, ⌈W/4⌉)``.
@@ -46,7 +47,7 @@ class SmallCNN(nn.Module):
     stride = 4
 
     def __init__(self, in_channels: int = 3, width: int = 32, out_channels: int = 64,
-                 context: int = 2, padding_mode: str = "replicate") -> None:
+                 context: int = 2, padding_mode: str = "zeros") -> None:
         super().__init__()
         if context < 0:
             raise ValueError(f"context must be >= 0, got {context}")

@@ -257,6 +257,9 @@ def test_two_labels_reproduce_the_binary_cut(seed, height, width, connectivity):
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31), data=st.data())
 def test_label_permutation_permutes_labels(seed, data):
+    """Renaming the labels renames the result: started from the renamed local minimum,
+    expansion stays there (the visiting order, and so the path to a minimum, is not
+    invariant: different orders reach different local minima)."""
     energy = random_potts(2, 4, 4, 5, seed=seed, integer=False)
     perm = np.array(data.draw(st.permutations(range(4))))
     base = ersm.solve(energy).labels

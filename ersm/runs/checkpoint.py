@@ -95,7 +95,14 @@ def load_trained(run: str | os.PathLike,
     config = load_config(run)
     path = Path(run) / CHECKPOINT_FILE
     state = load_checkpoint(path)
-    model = build_model(**{**config.model_args(), "weights": None})
+    args = config.model_args()
+    weights = state["model"] if isinstance(state["model"], dict) else {}
+    if args["backbone"] in ("small", "small_cnn") and "context" not in args["backbone_kwargs"]:
+        layers = {key.split(".")[2] for key in weights
+                  if isinstance(key, str) and key.startswith("backbone.features.")}
+        # runs from before SmallCNN's context layers: four layers, no context
+        args["backbone_kwargs"] = {**args["backbone_kwargs"], "context": max(0, len(layers) - 4)}
+    model = build_model(**{**args, "weights": None})
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError, ValueError, AttributeError) as exc:

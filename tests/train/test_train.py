@@ -171,3 +171,15 @@ def test_keep_ratio_run_exports_budget_masks(data, tmp_path):
     assert {"accuracy", "kept", "agreement", "iou_solved", "iou_learned"} <= set(summary)
     with pytest.raises(ValueError, match="not exact"):
         export_masks(tmp_path, data, "test", tmp_path / "x.npz", backend="meanfield")
+
+
+def test_runs_from_before_the_context_layers_still_load(data, tmp_path):
+    from ersm.train.checkpoint import load_trained
+
+    tiny = {**TINY["backbone_kwargs"], "context": 0}
+    train(config(data, tmp_path, epochs=1, backbone_kwargs=tiny), progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["backbone_kwargs"]["context"]  # as a run written before the option existed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    _, model = load_trained(tmp_path)
+    assert len(model.backbone.features) == 4

@@ -267,6 +267,31 @@ def panels(out: Path, data: dict[str, Path], count: int = 6) -> None:
     plt.close(fig)
 
 
+COLUMNS = (("r", None), ("test acc (own gate)", "test_acc"), ("acc, solved-mask gating", "accuracy"),
+           ("kept (solved)", "kept"), ("mean learned gate", "learned_kept"),
+           ("IoU solved", "iou_solved"), ("IoU learned (same size)", "iou_learned"),
+           ("IoU top-r", "iou_topk"), ("solved = learned", "agreement"),
+           ("acc, bg ≠ class", "accuracy_bg_mismatch"), ("final keep cost", "keep_cost"))
+
+
+def markdown_table(results: dict[str, dict]) -> str:
+    """One row per (run, keep ratio) of ``results`` (as :func:`evaluate` returns)."""
+    lines = ["| run | " + " | ".join(c for c, _ in COLUMNS) + " |",
+             "|---|" + "---|" * len(COLUMNS)]
+    for name in sorted(results, key=priority):
+        entry = results[name]
+        ratios = [k for k in entry if k not in ("test_acc", "last", "bg_mismatch")] or [None]
+        for r in ratios:
+            values = {**(entry.get(r, {}) if r else {}), "test_acc": entry["test_acc"],
+                      "keep_cost": entry["last"].get("keep_cost")}
+            if r is None and "bg_mismatch" in entry:
+                values["accuracy_bg_mismatch"] = entry["bg_mismatch"]
+            cells = [r or "—"] + [f"{values[k]:.3f}" if isinstance(values.get(k), float) else "—"
+                                  for _, k in COLUMNS[1:]]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -289,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "study.json").write_text(json.dumps(
         {"results": results, "commands": {k: " ".join(v) for k, v in commands.items()}},
         indent=1, default=float))
+    (args.out / "study.md").write_text(markdown_table(results))
     figures(results, args.out, data)
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "last"}
                       for k, v in results.items()}, indent=1, default=float))

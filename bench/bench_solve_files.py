@@ -4,7 +4,11 @@ Writes N random 4-connected energies of S² (``ersm.testing.random_grid_energy``
 runs ``python -m ersm solve DIR -o OUT -q --workers W`` in turn for W = 1 and 2 (A B A B …,
 fresh OUT each time, so every file is solved), and prints the wall-time medians, the
 median of the pairwise ratios, the CPU time (user + sys) of each setting and the load
-average before and after. Local pools fork warm workers on Linux; ``ERSM_START_METHOD=spawn``
+average before and after, and, as a yardstick of the parallelism the machine gives this
+process at the time, the speed-up of a pure-Python busy loop on 2 processes over 1 (measured
+before each pair; on a shared machine with autogroup scheduling, ``/proc/sys/kernel/
+sched_autogroup_enabled``, a session's processes share one group's CPU, so that number can
+be ~1x when another session saturates the cores). Local pools fork warm workers on Linux; ``ERSM_START_METHOD=spawn``
 (or ``forkserver``) measures the other start methods. Target (issue 14.10): workers 2 ≥ 1.2× faster than 1 on
 2000 files of 28² on 2 cores. Usage::
 
@@ -38,6 +42,27 @@ def write_inputs(directory: Path, n: int, size: int) -> None:
                     random_grid_energy(batch=1, height=size, width=size, seed=i))
 
 
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def spin_speedup(n: int = 5_000_000) -> float:
+    """Wall time of two busy loops in this process ÷ the same two on 2 processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = time.perf_counter()
+    _spin(n), _spin(n)
+    serial = time.perf_counter() - start
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [1, 1]))  # started
+        start = time.perf_counter()
+        list(pool.map(_spin, [n, n]))
+        return serial / (time.perf_counter() - start)
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -67,7 +92,9 @@ def main() -> None:
         load_before = os.getloadavg()
         times: dict[int, list[float]] = {1: [], 2: []}
         cpu: dict[int, list[float]] = {1: [], 2: []}
+        spins = []
         for _ in range(args.repeats):
+            spins.append(spin_speedup())
             for workers in (1, 2):
                 wall, used = run_once(root / "in", root / f"out{workers}", workers, args.backend)
                 times[workers].append(wall)
@@ -83,7 +110,9 @@ def main() -> None:
             print(f"--workers {workers}: median {statistics.median(values):.2f} s "
                   f"({', '.join(f'{v:.2f}' for v in values)}), CPU median "
                   f"{statistics.median(cpu[workers]):.2f} s")
-        print(f"speed-up workers 2 / 1: median {statistics.median(ratios):.2f}x")
+        print(f"speed-up workers 2 / 1: median {statistics.median(ratios):.2f}x "
+              f"({', '.join(f'{r:.2f}' for r in ratios)}); busy-loop yardstick 2 / 1: median "
+              f"{statistics.median(spins):.2f}x ({', '.join(f'{r:.2f}' for r in spins)})")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -43,7 +43,9 @@ def _init_worker(n_threads: int, parent_pid: int) -> None:
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n_threads)
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    # a forkserver's children are the server's, which exits with the main process
+    parent = parent_pid if os.getppid() == parent_pid else os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def map_serial(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R | BaseException]]:

@@ -19,7 +19,7 @@ from ersm.testing import random_grid_energy
 
 from cli_helpers import BACKEND, write_energies
 
-METHODS = [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]
+METHODS = [m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()]
 
 
 @pytest.fixture

@@ -86,7 +86,9 @@ def finished(run: Path, epochs: int) -> bool:
 
 
 FIRST = ("mrf-r0.15-s0", "baseline-s0", "ersm-s0", "mrf-meanfield-r0.15-s0",
-         "mrf-gamma0-r0.15-s0", "mrf-r0.15-s1", "baseline-s1", "ersm-s1", "mrf-meanfield-r0.15-s1")
+         "mrf-gamma0-r0.15-s0", "mrf-r0.15-s1", "mrf-perturbed-r0.15-s0", "mrf-loss-r0.15-s0",
+         "mrf-r0.1-s0", "mrf-r0.25-s0", "mrf-r0.5-s0", "baseline-P0.9-s0", "mrf-r0.15-P0.9-s0",
+         "baseline-s1", "ersm-s1", "mrf-meanfield-r0.15-s1")
 
 
 def priority(name: str) -> tuple[int, int, str]:
@@ -295,7 +297,7 @@ def markdown_table(results: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--n", type=int, default=1800)
     parser.add_argument("--test", type=int, default=300)

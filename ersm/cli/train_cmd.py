@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone", help="small, resnet18, resnet50, tv:<name>, timm:<name> "
                                       "(default: small)")
     p.add_argument("--backend", "-b", help="solver backend of the mrf layer (default: ste with "
-                                       "--keep-ratio, meanfield without)")
+                                       "--keep-ratio and then --temperature 4, meanfield "
+                                       "without)")
     p.add_argument("--epochs", type=int, help="total epochs (default: 10)")
     p.add_argument("--batch-size", type=int, help="images per step and process (default: 32)")
     p.add_argument("--lr", type=float, help="peak AdamW learning rate (default: 1e-3)")

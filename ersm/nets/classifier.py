@@ -20,6 +20,7 @@ from torch import nn
 
 from .backbones import load_backbone
 from .energy_mask import EnergyMaskLayer
+from .budget import BUDGET_TEMPERATURE
 from .ersm_layer import ERSMLayer
 from .tokens import upsample_tokens
 from ..solvers.defaults import DEFAULT_BUDGETED, DEFAULT_RELAXED
@@ -122,8 +123,9 @@ def make_layer(model: str, channels: int, backend: str | None = None,
         model: one of :data:`MODELS`.
         channels: feature channels.
         backend: solver backend for ``"mrf"`` (default: ``"ste"`` with a ``keep_ratio``,
-            :data:`~ersm.solvers.defaults.DEFAULT_BUDGETED`; ``"meanfield"`` without);
-            must be None for the others.
+            :data:`~ersm.solvers.defaults.DEFAULT_BUDGETED`, and then temperature
+            :data:`~ersm.nets.budget.BUDGET_TEMPERATURE` unless given; ``"meanfield"``
+            without); must be None for the others.
         **layer_kwargs: more layer arguments (e.g. ``patch_size``, ``pairwise``).
     """
     if model not in MODELS:
@@ -146,6 +148,8 @@ def make_layer(model: str, channels: int, backend: str | None = None,
     if backend is None:
         budgeted = layer_kwargs.get("keep_ratio") is not None
         backend = DEFAULT_BUDGETED if budgeted else DEFAULT_RELAXED
+        if budgeted:
+            layer_kwargs = {"temperature": BUDGET_TEMPERATURE, **layer_kwargs}
     return EnergyMaskLayer(channels, backend=backend, **layer_kwargs)
 
 

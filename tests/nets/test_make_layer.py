@@ -25,5 +25,8 @@ def test_budgeted_mrf_layer_trains_with_ste_by_default():
     from ersm.solvers.defaults import DEFAULT_BUDGETED, DEFAULT_RELAXED
 
     assert make_layer("mrf", 8, keep_ratio=0.2).backend == DEFAULT_BUDGETED == "ste"
+    assert make_layer("mrf", 8, keep_ratio=0.2).temperature == 4.0
+    assert make_layer("mrf", 8, keep_ratio=0.2, temperature=2.0).temperature == 2.0
+    assert make_layer("mrf", 8, backend="ste", keep_ratio=0.2).temperature == 1.0
     assert make_layer("mrf", 8).backend == DEFAULT_RELAXED
     assert make_layer("mrf", 8, backend="meanfield", keep_ratio=0.2).backend == "meanfield"

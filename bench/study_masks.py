@@ -39,11 +39,10 @@ EPOCHS = [10]  # set from --epochs: runs with fewer finished epochs are not eval
 SEEDS = (0, 1)
 
 
-def mrf_args(ratio: float, *extra: str, backend: str | None = None) -> list[str]:
-    """``ersm train`` arguments of an MRF-layer run at keep ratio ``ratio`` (training
-    backend: the default with a budget, ``ste``, unless ``backend``)."""
-    chosen = [] if backend is None else ["--backend", backend]
-    return ["--model", "mrf", *chosen, "--keep-ratio", str(ratio), *extra]
+def mrf_args(ratio: float, *extra: str, backend: str = "ste") -> list[str]:
+    """``ersm train`` arguments of an MRF-layer run at keep ratio ``ratio`` (``ste`` at
+    ``T = 1``, as the sweep was run; the default since is ``T = 4``: the ``T4`` runs)."""
+    return ["--model", "mrf", "--backend", backend, "--keep-ratio", str(ratio), *extra]
 
 
 def runs_of(seeds: tuple[int, ...]) -> dict[str, dict]:
@@ -60,7 +59,9 @@ def runs_of(seeds: tuple[int, ...]) -> dict[str, dict]:
                 "mrf-meanfield-r0.15-s0": mrf_args(0.15, backend="meanfield"),
                 "mrf-meanfield-r0.15-s1": mrf_args(0.15, backend="meanfield"),
                 "mrf-perturbed-r0.15-s0": mrf_args(0.15, backend="perturbed"),
-                "mrf-loss-r0.15-s0": mrf_args(0.15, "--budget", "loss")}
+                "mrf-loss-r0.15-s0": mrf_args(0.15, "--budget", "loss"),
+                "mrf-T4-r0.15-s0": mrf_args(0.15, "--temperature", "4"),
+                "mrf-T4-r0.15-s1": mrf_args(0.15, "--temperature", "4")}
     for name, args in variants.items():
         runs[name] = {"data": "clean", "seed": int(name[-1]), "ratios": (0.15,), "args": args}
     runs["baseline-P0.9-s0"] = {"data": "spurious", "seed": 0, "args": ["--model", "baseline"]}

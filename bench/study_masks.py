@@ -201,35 +201,34 @@ def figures(results: dict[str, dict], out: Path, data: dict[str, Path]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for label, key, prefix in (("MRF layer (ste), solved", "iou_solved", "mrf-r"),
-                               ("MRF layer, learned (same size)", "iou_learned", "mrf-r"),
-                               ("paper layer, implied MRF solved", "iou_solved", "ersm"),
-                               ("paper layer, top-r tokens", "iou_topk", "ersm")):
+    curves = (("MRF layer (ste, T = 1), solved", "iou_solved", "mrf-r", "o"),
+              ("MRF layer, learned (same size)", "iou_learned", "mrf-r", "x"),
+              ("paper layer, implied MRF solved", "iou_solved", "ersm", "s"),
+              ("paper layer, top-r tokens", "iou_topk", "ersm", "^"))
+    for (label, key, prefix, marker), colour in zip(curves, plt.rcParams["axes.prop_cycle"]):
         for ax, metric in zip(axes, ("accuracy", key)):
-            if metric == "accuracy" and "learned" in label or "top-r" in label and metric == "accuracy":
+            if metric == "accuracy" and ("learned" in label or "top-r" in label):
                 continue
-            xs, ys = [], []
-            for r in RATIOS:
-                vals = []
-                for s in SEEDS:
+            for s in SEEDS:  # one line per seed: seeds differ in which ratios ran
+                xs, ys = [], []
+                for r in RATIOS:
                     name = f"mrf-r{r}-s{s}" if prefix == "mrf-r" else f"ersm-s{s}"
                     entry = results.get(name, {}).get(str(r))
                     if entry and metric in entry:
-                        vals.append(entry[metric])
-                if vals:
-                    xs.append(r)
-                    ys.append(np.mean(vals))
-            if xs:
-                shown = ("paper layer, its own gate (no budget)"
-                         if metric == "accuracy" and prefix == "ersm" else label)
-                ax.plot(xs, ys, marker="o", label=shown)
+                        xs.append(r)
+                        ys.append(entry[metric])
+                if xs:
+                    shown = ("paper layer, its own gate (no budget)"
+                             if metric == "accuracy" and prefix == "ersm" else label)
+                    ax.plot(xs, ys, marker=marker, color=colour["color"],
+                            linestyle="-" if s == 0 else "--", label=f"{shown}, seed {s}")
     axes[0].set(xlabel="keep ratio r", ylabel="test accuracy (solved-mask gating for MRF)",
-                title="Accuracy vs keep ratio (mean over the seeds run)")
+                title="Accuracy vs keep ratio")
     axes[1].set(xlabel="keep ratio r", ylabel="IoU with the object tokens",
-                title="IoU vs keep ratio (mean over the seeds run)")
+                title="IoU vs keep ratio")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "masks_vs_ratio.png", dpi=110)
     plt.close(fig)

@@ -138,4 +138,5 @@ def budget_penalty(gate: torch.Tensor, ratio: float, weight: float) -> torch.Ten
     return weight * (gate.mean() - ratio) ** 2
 
 
-__all__ = ["BUDGETS", "BUDGET_TEMPERATURE", "budget_mask", "budget_penalty", "check_keep_ratio", "dual_ascent_step", "top_ratio_mask"]
+__all__ = ["BUDGETS", "BUDGET_TEMPERATURE", "budget_mask", "budget_penalty", "check_keep_ratio",
+           "dual_ascent_step", "top_ratio_mask"]

@@ -39,6 +39,7 @@ The pieces live in small modules, re-exported here: :mod:`~ersm.nets.tokens` (po
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from dataclasses import dataclass
@@ -47,8 +48,10 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ..core.checks import check_choice, check_count, check_positive
 from ..energy.grid import GridEnergy
 from ..solvers.api import solve
+from ..solvers.defaults import DEFAULT_RELAXED
 from ..solvers.options import backend_options_for, check_backend_options
 from ..solvers.registry import get_backend
 from ..solvers.result import SolveResult
@@ -58,8 +61,6 @@ from .recording import RecordingLayer, from_last, last_output
 from .terms import (PAIRWISE_KINDS, learned_weights, mask_regularizer, token_pairwise,
                     token_unaries)
 from .tokens import check_features, check_patch_size, pool_tokens, upsample_tokens
-from ..solvers.defaults import DEFAULT_RELAXED
-from ..core.checks import check_choice, check_count, check_positive
 
 
 # ---------------------------------------------------------------- solving
@@ -411,9 +412,12 @@ class EnergyMaskLayer(RecordingLayer):
         self.backend_options = check_backend_options(state["backend_options"])
         self.keep_ratio = check_keep_ratio(state["keep_ratio"])
         self.keep_cost_step = float(state["keep_cost_step"])
-        self.budget = check_choice(state.get("budget", "dual"), "budget", BUDGETS)
-        self.budget_weight = float(state.get("budget_weight", 2.0))
-        self.budget_warmup = int(state.get("budget_warmup", 0))
+        # options added later: states saved before them take the constructor's defaults
+        defaults = inspect.signature(type(self)).parameters
+        self.budget = check_choice(state.get("budget", defaults["budget"].default), "budget",
+                                   BUDGETS)
+        self.budget_weight = float(state.get("budget_weight", defaults["budget_weight"].default))
+        self.budget_warmup = int(state.get("budget_warmup", defaults["budget_warmup"].default))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
                               local_metadata: Any, strict: bool, missing_keys: list[str],

@@ -26,7 +26,9 @@ class TrainConfig:
         out: run directory ``RUN`` (config, checkpoint, metrics).
         model: ``"baseline"``, ``"ersm"`` or ``"mrf"``.
         backbone: ``"small"``, ``"resnet18"``, ``"resnet50"``, ...
-        backend: solver backend of the ``"mrf"`` layer (None: ``"meanfield"``).
+        backend: solver backend of the ``"mrf"`` layer (None: ``"ste"`` at temperature 4
+            with a ``keep_ratio`` in ``layer_kwargs``, ``"meanfield"`` without; see
+            :func:`ersm.nets.classifier.make_layer`).
         epochs: total number of epochs.
         batch_size: images per step and process.
         lr: peak learning rate of AdamW (cosine decay to 0 over all steps).

@@ -8,7 +8,9 @@ from typing import Any, Iterable
 
 from ..solvers.registry import BackendSpec, backends, signature_defaults
 
-_ARG = re.compile(r"^    (\w+)(?: \([^)]*\))?: (.*)$")
+_ARG = re.compile(r"^    ([\w, ]+?)(?: \([^)]*\))?: (.*)$")
+_CONTINUED = re.compile(r"^      +\S")
+_SENTENCE_END = re.compile(r"(?<=\.)\s")
 
 
 def describe_backend(spec: BackendSpec) -> str:
@@ -25,21 +27,36 @@ def option_defaults(spec: BackendSpec) -> dict[str, Any]:
 
 
 def option_help(spec: BackendSpec) -> dict[str, str]:
-    """``{option: first line of its description}`` from the ``Args:`` section of the
-    Google-style docstring of ``spec.run`` (empty where it is not documented)."""
+    """``{option: first sentence of its description}`` from the ``Args:`` section of the
+    Google-style docstring of ``spec.run`` (empty where it is not documented).
+
+    An entry may name several options (``iters, tol: ...``) and continue on deeper
+    indented lines; each named option gets the entry's first sentence.
+    """
     doc = inspect.getdoc(spec.run) or ""
-    helps: dict[str, str] = {}
+    entries: list[tuple[list[str], str]] = []
     in_args = False
     for line in doc.splitlines():
         if line.strip() in ("Args:", "Arguments:"):
             in_args = True
             continue
-        if in_args and line and not line.startswith(" "):
+        if not in_args:
+            continue
+        if line and not line.startswith(" "):
             break  # the next section
-        match = _ARG.match(line) if in_args else None
+        match = _ARG.match(line)
         if match:
-            helps[match.group(1)] = match.group(2).strip()
-    return helps
+            names = [name.strip() for name in match.group(1).split(",")]
+            entries.append((names, match.group(2).strip()))
+        elif entries and _CONTINUED.match(line):
+            names, text = entries[-1]
+            entries[-1] = (names, f"{text} {line.strip()}")
+    return {name: _first_sentence(text) for names, text in entries for name in names}
+
+
+def _first_sentence(text: str) -> str:
+    """``text`` up to its first ``.`` followed by a space (all of it if none)."""
+    return _SENTENCE_END.split(text, maxsplit=1)[0]
 
 
 def option_lines(spec: BackendSpec) -> list[str]:

@@ -60,3 +60,32 @@ def test_exception_cli_bad_option(energy_dir, tmp_path, capsys):
                  "-O", "iterz=5"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'iterz'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["grid", "potts"])
+def test_every_backend_option_has_a_description(kind):
+    from ersm.solvers.registry import backends
+
+    for spec in backends(include_unavailable=True, kind=kind):
+        helps = option_help(spec)
+        missing = [name for name in option_defaults(spec) if not helps.get(name)]
+        assert not missing, f"{kind} backend {spec.name!r}: options without a description: {missing}"
+
+
+def test_option_help_joins_continued_lines_and_grouped_names():
+    from ersm.solvers.registry import BackendSpec
+
+    def run(unary, pairwise, a: int = 1, b: int = 2, c: int = 3):
+        """Run.
+
+        Args:
+            unary: θ.
+            pairwise: w.
+            a, b: two options that share a
+                description over two lines. A second sentence.
+            c: one more; with a semicolon.
+        """
+
+    helps = option_help(BackendSpec(name="t", run=run, description="t"))
+    assert helps["a"] == helps["b"] == "two options that share a description over two lines."
+    assert helps["c"] == "one more; with a semicolon."

@@ -35,6 +35,20 @@ _EXACT_INT = 2.0**52
 
 def _run(unary: np.ndarray, pairwise: np.ndarray, keep_state: bool = False,
          warm_start: Any = None) -> dict:
+    """The exact canonical cut of every map (the backend's ``run``; use ``ersm.solve``).
+
+    Args:
+        unary: ``(B, H, W)`` float64 θ.
+        pairwise: ``(B, K, H, W)`` float64 weights ``≥ 0``.
+        keep_state: also return the final residual graph as ``info["state"]`` (a
+            :class:`~ersm.solvers.graphcut_state.GraphCutState`) for a later warm start.
+        warm_start: a state (or the ``SolveResult`` holding one) of an energy of the same
+            shape to start from (Kohli–Torr dynamic cuts). Same canonical mask as a cold solve;
+            maps where the carried flow would lose precision are solved cold.
+
+    Returns:
+        dict with ``mask`` ``(B, H, W)`` bool, and ``state`` / ``cold_maps`` where asked.
+    """
     from ..kernels.bk import grid_mincut_batch
 
     if not keep_state and warm_start is None:

@@ -107,13 +107,17 @@ def meanfield_implicit(unary: Any, pairwise: Any, iters: int = 200, temperature:
     Args:
         unary: ``(B, H, W)`` float tensor θ, any device, may require grad.
         pairwise: ``(B, K, H, W)`` tensor, same dtype and device, may require grad.
-        iters, temperature, damping, tol, schedule: the mean-field forward options (see
-            :func:`ersm.solvers.kernels.meanfield._common.check_options`); defaults run to a tight
-            fixed point.
+        iters: most forward sweeps per sample, ``≥ 1`` (the defaults run to a tight fixed
+            point; the forward options are those of ``meanfield``).
+        temperature: ``T > 0`` of the free energy.
+        damping: ``α ∈ (0, 1]``: ``q ← (1 − α) q + α · update``.
+        tol: a sample stops after the first sweep whose largest ``|Δq|`` is ``< tol``.
+        schedule: ``"checkerboard"`` (monotone in the free energy) or ``"parallel"``.
         init: ``(B, H, W)`` or ``(H, W)`` warm start in ``[0, 1]`` (default 0.5); the
             gradient does not flow to it (a fixed point does not depend on it locally).
         backward: ``"cg"`` or ``"fixed_point"`` adjoint solver.
-        backward_iters: most adjoint iterations; backward_tol: their relative tolerance.
+        backward_iters: most adjoint iterations, ``≥ 1``.
+        backward_tol: relative tolerance of the adjoint solve, ``> 0`` (a miss warns).
 
     Returns:
         ``(q (B, H, W), iterations (B,) int64, converged (B,) bool)``; ``q`` is

@@ -10,6 +10,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 
+def add_inputs_and_out(p: argparse.ArgumentParser, outputs: str) -> None:
+    """The positional energy inputs and ``--out DIR`` of a file job writing ``outputs``."""
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IN",
+                   help="energy files, or directories of *.npz / *.pt files")
+    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR",
+                   help=f"output directory for the {outputs}")
+
+
 def add_file_job_arguments(p: argparse.ArgumentParser) -> None:
     """``--workers``, ``--scheduler`` / ``--dask``, ``--overwrite`` and ``--quiet``."""
     p.add_argument("--workers", "-j", type=int, default=1, metavar="N",

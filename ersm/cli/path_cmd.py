@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 from .errors import one_line
-from .file_jobs import add_file_job_arguments, print_file_error
+from .file_jobs import add_file_job_arguments, add_inputs_and_out, print_file_error
 
 HELP = """Solve the exact keep-cost path of energy files (.npz/.pt with 'unary', 'pairwise',
 optional 'connectivity', 'constant'): for every λ, thresholds >= λ is the canonical
@@ -22,10 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``path``."""
     p = subparsers.add_parser("path", help="keep-cost paths of energy files (thresholds)",
                               description=HELP)
-    p.add_argument("inputs", nargs="+", type=Path, metavar="IN",
-                   help="energy files, or directories of *.npz / *.pt files")
-    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR",
-                   help="output directory for the threshold files")
+    add_inputs_and_out(p, "threshold files")
     p.add_argument("--lam-min", type=float, default=-math.inf, metavar="L",
                    help="lower end of the keep-cost range (default: -inf)")
     p.add_argument("--lam-max", type=float, default=math.inf, metavar="L",

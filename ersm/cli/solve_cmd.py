@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .errors import one_line
-from .file_jobs import add_file_job_arguments, print_file_error
+from .file_jobs import add_file_job_arguments, add_inputs_and_out, print_file_error
 from ..solvers.defaults import DEFAULT_EXACT, DEFAULT_POTTS
 
 HELP = """Solve energy files (.npz/.pt with 'unary', 'pairwise', optional 'connectivity',
@@ -22,10 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``solve``."""
     p = subparsers.add_parser("solve", help="solve energy files into mask files",
                               description=HELP)
-    p.add_argument("inputs", nargs="+", type=Path, metavar="IN",
-                   help="energy files, or directories of *.npz / *.pt files")
-    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR",
-                   help="output directory for the mask files")
+    add_inputs_and_out(p, "mask files")
     p.add_argument("--backend", "-b", default=None,
                    help=f"solver backend (default: {DEFAULT_EXACT} for binary energy files, "
                         f"{DEFAULT_POTTS} for multi-label ones)")

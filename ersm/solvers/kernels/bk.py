@@ -33,7 +33,9 @@ max-flow algorithms", PAMI 2004) specialised to grids:
   saturated in one linear sweep (these are BK's first augmentations anyway;
   doing them greedily is much cheaper, e.g. 15x on a checkerboard).
 * Two search trees (source / sink) grow from a FIFO of active nodes; when they
-  touch, the path is augmented by its bottleneck (terminal residuals included),
+  touch, the path is augmented by its bottleneck (terminal residuals included;
+  one walk up both trees finds it and records the path, the updates then run over
+  that record),
   saturated tree arcs turn their child into an orphan, and orphans are re-adopted
   with BK's timestamp / distance heuristics (TS, DIST, "origin is a terminal"
   check) or freed, in which case their same-tree neighbours are re-activated.
@@ -310,8 +312,12 @@ def _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail):
         for d in range(D):
             j = i + off[d]
             rd = d ^ half
+            tj = tree[j]
+            # A sink-tree neighbour that the TS/DIST rule would not re-parent is
+            # skipped before its arc j -> i (in j's cache line) is read.
+            if tj == _SINK and (ts[j] > ts_i or dist[j] <= dist_i):
+                continue
             if res[j * D + rd] > 0.0:  # arc j -> i
-                tj = tree[j]
                 if tj == _FREE:
                     tree[j] = _SINK
                     parent[j] = rd
@@ -322,7 +328,7 @@ def _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail):
                         a_tail = _ring_push(active, a_tail, j)
                 elif tj == _SOURCE:
                     return j, rd, a_tail
-                elif ts[j] <= ts_i and dist[j] > dist_i:
+                else:
                     parent[j] = rd
                     ts[j] = ts_i
                     dist[j] = dist_i + 1
@@ -336,19 +342,25 @@ def _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail):
 def _augment(s, d, D, off, res, tr, parent, stack):
     """Push the bottleneck along source -> ... -> s -d-> t -> ... -> sink.
 
-    ``s`` is in the source tree, ``t = s + off[d]`` in the sink tree. Children of
-    arcs that become exactly saturated are made orphans and pushed on ``stack``
-    (source side from ``s`` upwards, then sink side from ``t`` upwards, so the
-    sink orphan nearest to its terminal is on top). Returns the stack size.
+    ``s`` is in the source tree, ``t = s + off[d]`` in the sink tree. The first pass
+    walks both tree paths once, takes the bottleneck and records the path's nodes in
+    ``stack`` (source side from ``s`` up, then sink side from ``t`` up); the second
+    pass updates the residuals from that record (independent iterations instead of a
+    second chain of dependent parent loads). Children of arcs that become exactly
+    saturated are made orphans and written over the consumed record entries, in the
+    same order (so the sink orphan nearest to its terminal is on top). Returns the
+    number of orphans.
     """
     half = D // 2
-    top = 0
     t = s + off[d]
     delta = res[s * D + d]
 
-    # Bottleneck on the source side: flow runs parent -> child.
+    # Bottleneck on the source side (flow runs parent -> child), recording the path.
+    n_path = 0
     k = s
     while True:
+        stack[n_path] = k
+        n_path += 1
         p = parent[k]
         if p == _TERMINAL:
             if tr[k] < delta:
@@ -359,9 +371,12 @@ def _augment(s, d, D, off, res, tr, parent, stack):
         if r < delta:
             delta = r
         k = q
-    # Bottleneck on the sink side: flow runs child -> parent.
+    n_source = n_path
+    # Bottleneck on the sink side (flow runs child -> parent).
     k = t
     while True:
+        stack[n_path] = k
+        n_path += 1
         p = parent[k]
         if p == _TERMINAL:
             if -tr[k] < delta:
@@ -376,45 +391,38 @@ def _augment(s, d, D, off, res, tr, parent, stack):
     res[s * D + d] -= delta
     res[t * D + (d ^ half)] += delta
 
-    k = s
-    while True:
+    # Update pass; ``top <= idx`` always, so an orphan only overwrites a read entry.
+    top = 0
+    for idx in range(n_source):
+        k = stack[idx]
         p = parent[k]
         if p == _TERMINAL:
             tr[k] -= delta
-            if tr[k] == 0.0:
-                parent[k] = _ORPHAN
-                stack[top] = k
-                top += 1
-            break
-        q = k + off[p]
-        res[k * D + p] += delta
-        e = q * D + (p ^ half)
-        res[e] -= delta
-        if res[e] == 0.0:
+            saturated = tr[k] == 0.0
+        else:
+            res[k * D + p] += delta
+            e = (k + off[p]) * D + (p ^ half)
+            res[e] -= delta
+            saturated = res[e] == 0.0
+        if saturated:
             parent[k] = _ORPHAN
             stack[top] = k
             top += 1
-        k = q
-
-    k = t
-    while True:
+    for idx in range(n_source, n_path):
+        k = stack[idx]
         p = parent[k]
         if p == _TERMINAL:
             tr[k] += delta
-            if tr[k] == 0.0:
-                parent[k] = _ORPHAN
-                stack[top] = k
-                top += 1
-            break
-        q = k + off[p]
-        e = k * D + p
-        res[e] -= delta
-        res[q * D + (p ^ half)] += delta
-        if res[e] == 0.0:
+            saturated = tr[k] == 0.0
+        else:
+            e = k * D + p
+            res[e] -= delta
+            res[(k + off[p]) * D + (p ^ half)] += delta
+            saturated = res[e] == 0.0
+        if saturated:
             parent[k] = _ORPHAN
             stack[top] = k
             top += 1
-        k = q
     return top
 
 
@@ -467,12 +475,14 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
     for d in range(D):
         j = i + off[d]
         # Candidate parent j needs a residual arc j -> i (source) / i -> j (sink).
-        # (Residual first: the state of a node behind a zeroed arc is never read.)
+        # Its label first (one byte, usually cached; the arc j -> i is in j's line).
+        if tree[j] != label:
+            continue
         if is_source:
             r = res[j * D + (d ^ half)]
         else:
             r = res[i * D + d]
-        if r > 0.0 and tree[j] == label:
+        if r > 0.0:
             dj = _origin_distance(j, off, parent, ts, dist, time)
             if dj >= 0:
                 if dj < d_min:
@@ -492,6 +502,8 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
     parent[i] = _NO_PARENT
     for d in range(D):
         j = i + off[d]
+        if tree[j] != label:
+            continue
         rd = d ^ half
         # r: arc that could grow j's tree into i; r_child: the tree arc i -> j
         # (source) / j -> i (sink), positive if j is a child of i
@@ -502,8 +514,6 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
             r = res[i * D + d]
             r_child = res[j * D + rd]
         if r > 0.0 or r_child > 0.0:
-            if tree[j] != label:
-                continue
             if r > 0.0 and in_q[j] == 0:
                 in_q[j] = 1
                 a_tail = _ring_push(active, a_tail, j)
@@ -673,9 +683,10 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
 # A large map is cut into P horizontal strips. The arcs across the seams are left
 # at zero, so the strips are independent graphs: each builds its own residuals and
 # gets its own trivial-path sweep and BK run (in parallel), on the shared arrays,
-# touching only its own nodes
-# (every read of a neighbour's state goes over an arc with residual first, and seam
-# arcs have none). Their union is a feasible flow of the whole graph (seam arcs carry
+# changing only its own nodes (seam arcs have no residual, and every decision about a
+# neighbour needs a residual arc to it; a strip may read the tree label or stamps of
+# the other strip's seam-row nodes while that strip writes them, but such a read is
+# always followed by the zero seam residual, so its value never matters). Their union is a feasible flow of the whole graph (seam arcs carry
 # zero flow) and their search trees are valid BK trees. The seam arcs are then
 # restored and BK continues on the whole graph from these trees, with the seam
 # nodes active: every passive node away from the seams already satisfies BK's

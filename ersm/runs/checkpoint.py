@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..io.atomic import atomic_write
-from ..nets.classifier import build_model
+from ..nets.backbones.build import builder_arguments
+from ..nets.classifier import BACKBONE_ALIASES, build_model
 from .config import TrainConfig, load_config
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -84,6 +85,23 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+def recorded_backbone_kwargs(config: TrainConfig, state: dict[str, Any] | None = None
+                             ) -> dict[str, Any]:
+    """Every argument the run's backbone is built with (:func:`builder_arguments`).
+
+    Runs from before the config recorded them keep what their checkpoint ``state`` shows:
+    a ``SmallCNN`` without its context layers (four conv layers) gets ``context=0``.
+    """
+    kwargs = dict(config.backbone_kwargs)
+    name = BACKBONE_ALIASES.get(config.backbone, config.backbone)
+    weights = state.get("model") if isinstance(state, dict) else None
+    if name == "small_cnn" and "context" not in kwargs and isinstance(weights, dict):
+        layers = {key.split(".")[2] for key in weights
+                  if isinstance(key, str) and key.startswith("backbone.features.")}
+        kwargs["context"] = max(0, len(layers) - 4)
+    return builder_arguments(name, kwargs)
+
+
 def load_trained(run: str | os.PathLike,
                  device: str | torch.device = "cpu") -> tuple[TrainConfig, nn.Module]:
     """The config and the model of the last checkpoint of ``run``, in eval mode.
@@ -95,13 +113,7 @@ def load_trained(run: str | os.PathLike,
     config = load_config(run)
     path = Path(run) / CHECKPOINT_FILE
     state = load_checkpoint(path)
-    args = config.model_args()
-    weights = state["model"] if isinstance(state["model"], dict) else {}
-    if args["backbone"] in ("small", "small_cnn") and "context" not in args["backbone_kwargs"]:
-        layers = {key.split(".")[2] for key in weights
-                  if isinstance(key, str) and key.startswith("backbone.features.")}
-        # runs from before SmallCNN's context layers: four layers, no context
-        args["backbone_kwargs"] = {**args["backbone_kwargs"], "context": max(0, len(layers) - 4)}
+    args = {**config.model_args(), "backbone_kwargs": recorded_backbone_kwargs(config, state)}
     model = build_model(**{**args, "weights": None})
     try:
         model.load_state_dict(state["model"])
@@ -111,5 +123,5 @@ def load_trained(run: str | os.PathLike,
     return config, model.to(device).eval()
 
 
-__all__ = ["CHECKPOINT_FILE", "CheckpointError", "load_checkpoint", "load_trained", "rng_state",
-           "save_checkpoint", "set_rng_state"]
+__all__ = ["CHECKPOINT_FILE", "CheckpointError", "load_checkpoint", "load_trained",
+           "recorded_backbone_kwargs", "rng_state", "save_checkpoint", "set_rng_state"]

@@ -151,13 +151,29 @@ def resume_config(run: str | os.PathLike, given: dict[str, Any]) -> TrainConfig:
     saved = load_config(run)
     conflicts = sorted(name for name, value in given.items()
                        if name not in RESUMABLE and name != "out"
-                       and getattr(saved, name) != value)
+                       and _differs(saved, name, value, given))
     if conflicts:
         shown = ", ".join(f"{n}: saved {getattr(saved, n)!r}, given {given[n]!r}"
                           for n in conflicts)
         raise ValueError(f"--resume uses the saved settings of {run}; only "
                          f"{', '.join(RESUMABLE)} may change ({shown})")
     return saved.replace(out=str(run), **{k: v for k, v in given.items() if k in RESUMABLE})
+
+
+def _differs(saved: TrainConfig, name: str, value: Any, given: dict[str, Any]) -> bool:
+    """Whether ``given[name]`` changes the saved run. Saved backbone arguments include the
+    builder's defaults (see :func:`ersm.nets.backbones.build.builder_arguments`), so given
+    ones are compared with those filled in."""
+    if getattr(saved, name) == value:
+        return False
+    if name != "backbone_kwargs":
+        return True
+    from ..nets.backbones.build import builder_arguments
+    from ..nets.classifier import BACKBONE_ALIASES
+
+    backbone = given.get("backbone", saved.backbone)
+    backbone = BACKBONE_ALIASES.get(backbone, backbone)
+    return builder_arguments(backbone, value) != builder_arguments(backbone, saved.backbone_kwargs)
 
 
 __all__ = ["CONFIG_FILE", "LR_SCHEDULES", "RESUMABLE", "TrainConfig", "load_config",

@@ -40,7 +40,8 @@ from tqdm import tqdm
 from ..io.atomic import atomic_write_text
 from ..nets.classifier import MaskedClassifier, build_model
 from ..runs import distributed
-from ..runs.checkpoint import CHECKPOINT_FILE, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..runs.checkpoint import (CHECKPOINT_FILE, load_checkpoint, recorded_backbone_kwargs, rng_state,
+                              save_checkpoint, set_rng_state)
 from ..runs.config import TrainConfig, save_config
 from ..runs.data import EpochFlips, make_loader, open_split
 
@@ -175,7 +176,8 @@ def _train(config: TrainConfig, info: distributed.Distributed, resume: bool, pro
     state = load_checkpoint(run / CHECKPOINT_FILE) if has_checkpoint else None
     set_determinism(config.seed)
     train_set = open_split(config.data, "train", config.image_size, config.layout)
-    config = config.replace(classes=list(train_set.classes))
+    config = config.replace(classes=list(train_set.classes),
+                            backbone_kwargs=recorded_backbone_kwargs(config, state))
     test_set = open_split(config.data, "test", config.image_size, config.layout, config.classes)
     if info.is_main:
         run.mkdir(parents=True, exist_ok=True)

@@ -183,3 +183,29 @@ def test_runs_from_before_the_context_layers_still_load(data, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(saved))
     _, model = load_trained(tmp_path)
     assert len(model.backbone.features) == 4
+
+
+def test_run_records_every_backbone_argument_so_new_defaults_cannot_change_it(
+        data, tmp_path, monkeypatch):
+    from ersm.nets.backbones import architectures
+    from ersm.runs.config import resume_config
+    from ersm.train.checkpoint import load_trained
+
+    train(config(data, tmp_path, epochs=1), progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())["backbone_kwargs"]
+    assert saved == {"in_channels": 3, "width": 4, "out_channels": 8, "context": 2,
+                     "padding_mode": "zeros"}
+    # a later release changes SmallCNN's defaults: the run is rebuilt as it was trained
+    original = architectures.SmallCNN.__init__
+    monkeypatch.setattr(architectures.SmallCNN, "__init__",
+                        lambda self, in_channels=3, width=32, out_channels=64, context=3,
+                        padding_mode="reflect": original(self, in_channels, width, out_channels,
+                                                         context, padding_mode))
+    _, model = load_trained(tmp_path)
+    assert len(model.backbone.features) == 6
+    assert model.backbone.features[0][0].padding_mode == "zeros"
+    monkeypatch.undo()
+    # the same arguments given again on resume (only some of them) are no conflict
+    assert resume_config(tmp_path, {"backbone_kwargs": TINY["backbone_kwargs"]}).backbone_kwargs == saved
+    with pytest.raises(ValueError, match="backbone_kwargs"):
+        resume_config(tmp_path, {"backbone_kwargs": {"width": 8}})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+from typing import Any
 
 from torch import nn
 
@@ -25,6 +27,27 @@ def build_backbone(name: str, **kwargs: object) -> nn.Module:
         raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(BUILDERS)}, "
                          f"'tv:<name>' (torchvision) or 'timm:<name>'")
     return BUILDERS[name](**kwargs)
+
+
+def builder_arguments(name: str, kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every argument a built-in backbone ``name`` is built with: its builder's defaults,
+    overridden by ``kwargs`` (``kwargs`` as given for ``tv:``/``timm:`` or unknown names).
+
+    A run records these, so that a later change of a default cannot change the
+    architecture an old run is rebuilt with.
+
+    Example:
+        >>> builder_arguments("small_cnn", {"width": 16})["width"], "padding_mode" in builder_arguments("small_cnn")
+        (16, True)
+    """
+    kwargs = dict(kwargs or {})
+    builder = BUILDERS.get(name)
+    if builder is None:
+        return kwargs
+    defaults = {key: param.default for key, param in inspect.signature(builder).parameters.items()
+                if param.default is not inspect.Parameter.empty
+                and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)}
+    return {**defaults, **kwargs}
 
 
 def load_backbone(name: str, weights: str | os.PathLike | None = None, freeze: bool = False,

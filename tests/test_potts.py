@@ -243,13 +243,13 @@ def test_within_twice_the_brute_force_optimum(seed, labels, height, width, conne
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31), height=st.integers(1, 4), width=st.integers(1, 4),
-       connectivity=st.sampled_from([4, 8]))
-def test_two_labels_reproduce_the_binary_cut(seed, height, width, connectivity):
+       connectivity=st.sampled_from([4, 8]), polish=st.sampled_from([None, "fusion"]))
+def test_two_labels_reproduce_the_binary_cut(seed, height, width, connectivity, polish):
     grid = random_grid_energy(2, height, width, connectivity, seed=seed % 1000,
                                            dyadic=bool(seed % 2))
     potts = ersm.PottsEnergy.from_grid(grid)
     cut = ersm.solve(grid, backend="graphcut")
-    result = ersm.solve(potts, backend="expansion")
+    result = ersm.solve(potts, backend="expansion", polish=polish)
     np.testing.assert_array_equal(result.labels, cut.mask.astype(np.int64))
     np.testing.assert_allclose(result.energy, cut.energy, rtol=1e-12, atol=1e-12)
 

@@ -25,9 +25,22 @@ edges, so they stay out of the search trees. A move is accepted when its energy 
 in the first pass over the labels also when it is zero (the canonical cut's
 tie-breaking); after that pass the energy decreases at every accepted move, so the
 iteration cannot cycle. Labels
-are visited ``0, 1, …, L − 1, 0, …`` until ``L`` consecutive labels give no improvement
+are visited ``0, 1, …, L − 1, 0, …`` (a move that cannot change anything, all tokens
+already ``α``, is skipped) until ``L`` consecutive labels give no improvement
 (a local minimum with respect to every α-move, hence within ``2·max w / min w`` of the
 optimum for Potts, Boykov–Veksler–Zabih 2001) or ``max_cycles`` passes are done.
+
+**Fusion polish** (``polish=True``): after the plain run has reached ``l``, a second
+expansion from the same start visits the labels in reverse order and reaches another local
+minimum ``p``; the *fusion move* lets
+every token keep its label (``x_i = 0``) or take ``p_i`` (``x_i = 1``). Its edge terms
+``E00 = w[l_i≠l_j]``, ``E11 = w[p_i≠p_j]``, ``E01 = w[l_i≠p_j]``, ``E10 = w[p_i≠l_j]`` are
+not always submodular; where ``E00 + E11 > E01 + E10`` both mixed terms are raised by half
+the excess. That bound is ``≥`` the move energy everywhere and equal to it at ``x = 0``, so
+its exact cut never raises the energy (majorise–minimise; Lempitsky et al. 2010 fuse with
+QPBO instead). After an accepted fusion expansion runs again (warm) until no α-move
+improves, and fusion is tried again, until neither improves: the result is an α-expansion
+local minimum whose energy is at most the plain one's.
 """
 
 from __future__ import annotations
@@ -36,14 +49,11 @@ import numpy as np
 
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import run_batch
-from ersm.energy.offsets import OFFSETS
 
 from .bk import _solve_map, _solve_map_keep, _solve_map_warm, grid_state_sizes
+from .edge_span import edge_span
 
 __all__ = ["expansion_batch"]
-
-_DY = np.array([o[0] for o in OFFSETS], dtype=np.int64)
-_DX = np.array([o[1] for o in OFFSETS], dtype=np.int64)
 
 
 @njit(nogil=True, cache=True)
@@ -56,10 +66,7 @@ def _labels_energy(costs, pairwise, labels):
         for x in range(W):
             e += costs[y, x, labels[y, x]]
     for k in range(pairwise.shape[0]):
-        dy = _DY[k]
-        dx = _DX[k]
-        x_lo = 0 if dx >= 0 else -dx
-        x_hi = W - dx if dx >= 0 else W
+        dy, dx, x_lo, x_hi = edge_span(k, W)
         for y in range(H - dy):
             for x in range(x_lo, x_hi):
                 if labels[y, x] != labels[y + dy, x + dx]:
@@ -77,10 +84,7 @@ def _build_move(costs, pairwise, labels, alpha, theta, w):
         for x in range(W):
             theta[y, x] = costs[y, x, alpha] - costs[y, x, labels[y, x]]
     for k in range(pairwise.shape[0]):
-        dy = _DY[k]
-        dx = _DX[k]
-        x_lo = 0 if dx >= 0 else -dx
-        x_hi = W - dx if dx >= 0 else W
+        dy, dx, x_lo, x_hi = edge_span(k, W)
         for y in range(H - dy):
             for x in range(x_lo, x_hi):
                 wk = pairwise[k, y, x]
@@ -102,132 +106,249 @@ def _build_move(costs, pairwise, labels, alpha, theta, w):
 
 
 @njit(nogil=True, cache=True)
-def _move_delta(costs, pairwise, labels, alpha, changed, order, n_changed):
-    """``E(after) − E(before)`` of switching the ``n_changed`` tokens ``order[:n]`` (flat
-    indices, ``changed`` their ``(H, W)`` mask) to ``α``: their unary change plus every
-    edge touching them (an edge between two switched tokens is counted once, from its
-    first end)."""
+def _build_fusion(costs, pairwise, labels, prop, theta, w):
+    """The majorised fusion move of ``labels`` with ``prop`` (module docstring) as a
+    binary energy ``(θ, c)`` into ``theta`` ``(H, W)`` and ``w`` ``(K, H, W)``."""
+    H, W = labels.shape
+    for y in range(H):
+        for x in range(W):
+            theta[y, x] = costs[y, x, prop[y, x]] - costs[y, x, labels[y, x]]
+    for k in range(pairwise.shape[0]):
+        dy, dx, x_lo, x_hi = edge_span(k, W)
+        for y in range(H - dy):
+            for x in range(x_lo, x_hi):
+                wk = pairwise[k, y, x]
+                li, pi = labels[y, x], prop[y, x]
+                lj, pj = labels[y + dy, x + dx], prop[y + dy, x + dx]
+                e00 = wk * (li != lj)
+                e01 = wk * (li != pj)
+                e10 = wk * (pi != lj)
+                excess = e00 + wk * (pi != pj) - e01 - e10
+                if excess > 0.0:  # not submodular: raise E01 and E10 (bound tight at x = 0)
+                    e01 += 0.5 * excess
+                    e10 += 0.5 * excess
+                    excess = 0.0
+                # E = E00 + (E10-E00) x_i + (E01-E00) x_j + excess x_i x_j, excess <= 0
+                theta[y, x] += e10 - e00 + 0.5 * excess
+                theta[y + dy, x + dx] += e01 - e00 + 0.5 * excess
+                w[k, y, x] = -0.5 * excess
+
+
+@njit(nogil=True, cache=True)
+def _move_delta(costs, pairwise, labels, alpha, prop, changed, order, n_changed):
+    """``E(after) − E(before)`` of giving the ``n_changed`` tokens ``order[:n]`` (flat
+    indices, ``changed`` their ``(H, W)`` mask) label ``α`` (``alpha ≥ 0``) or their
+    ``prop`` label (``alpha < 0``): their unary change plus every edge touching them (an
+    edge between two changed tokens is counted once, from its first end)."""
     H, W = labels.shape
     delta = 0.0
     for t in range(n_changed):
         y = order[t] // W
         x = order[t] - y * W
         li = labels[y, x]
-        delta += costs[y, x, alpha] - costs[y, x, li]
+        new_i = alpha if alpha >= 0 else prop[y, x]
+        delta += costs[y, x, new_i] - costs[y, x, li]
         for k in range(pairwise.shape[0]):
-            dy = _DY[k]
-            dx = _DX[k]
+            dy, dx, _, _ = edge_span(k, W)
             yn, xn = y + dy, x + dx
             if yn < H and 0 <= xn < W:  # forward edge: always counted from here
                 lj = labels[yn, xn]
-                new_j = alpha if changed[yn, xn] else lj
-                delta += pairwise[k, y, x] * (int(alpha != new_j) - int(li != lj))
+                new_j = lj
+                if changed[yn, xn]:
+                    new_j = alpha if alpha >= 0 else prop[yn, xn]
+                delta += pairwise[k, y, x] * (int(new_i != new_j) - int(li != lj))
             yp, xp = y - dy, x - dx
             if yp >= 0 and 0 <= xp < W and not changed[yp, xp]:  # else counted from there
                 lj = labels[yp, xp]
-                delta += pairwise[k, yp, xp] * (int(alpha != lj) - int(li != lj))
+                delta += pairwise[k, yp, xp] * (int(new_i != lj) - int(li != lj))
     return delta
 
 
 @njit(nogil=True, cache=True)
-def _visit(costs, pairwise, labels, alpha, work, slots, recycle, allow_tie):
-    """One α-move from ``labels``, applied in place when it lowers the energy (or keeps
-    it, with ``allow_tie``); returns ``(energy change, accepted)``."""
-    theta, w, cut, changed, order = work
-    theta_s, w_s, res_s, tr_s, started = slots
+def _take_cut(costs, pairwise, labels, alpha, prop, cut, changed, order, counts, allow_tie):
+    """Apply the move whose cut is ``cut`` (keep = switch to ``α``, or to ``prop`` when
+    ``alpha < 0``) when it lowers the energy (or keeps it, with ``allow_tie``); returns
+    ``(energy change, accepted)``. ``counts[l]`` (tokens labelled ``l``) is kept up to date."""
     H, W = labels.shape
-    _build_move(costs, pairwise, labels, alpha, theta, w)
-    if not recycle:
-        _solve_map(theta, w, cut)
-    elif started[alpha]:
-        _solve_map_warm(theta_s[alpha], w_s[alpha], theta, w, cut, res_s[alpha],
-                        tr_s[alpha], res_s[alpha], tr_s[alpha], False)
-    else:
-        _solve_map_keep(theta, w, cut, res_s[alpha], tr_s[alpha])
-        started[alpha] = True
-    if recycle:
-        theta_s[alpha] = theta
-        w_s[alpha] = w
     n_changed = 0
     for y in range(H):
         for x in range(W):
-            switch = cut[y, x] and labels[y, x] != alpha
+            new = alpha if alpha >= 0 else prop[y, x]
+            switch = cut[y, x] and labels[y, x] != new
             changed[y, x] = switch
             if switch:
                 order[n_changed] = y * W + x
                 n_changed += 1
     if n_changed == 0:
         return 0.0, False
-    delta = _move_delta(costs, pairwise, labels, alpha, changed, order, n_changed)
+    delta = _move_delta(costs, pairwise, labels, alpha, prop, changed, order, n_changed)
     if delta < 0.0 or (allow_tie and delta == 0.0):
         for t in range(n_changed):
             y = order[t] // W
-            labels[y, order[t] - y * W] = alpha
+            x = order[t] - y * W
+            new = alpha if alpha >= 0 else prop[y, x]
+            counts[labels[y, x]] -= 1
+            counts[new] += 1
+            labels[y, x] = new
         return delta, True
     return 0.0, False
 
 
 @njit(nogil=True, cache=True)
-def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, stats):
+def _visit(costs, pairwise, labels, alpha, work, slots, recycle, allow_tie):
+    """One α-move from ``labels``, applied in place when it lowers the energy (or keeps
+    it, with ``allow_tie``); returns ``(energy change, accepted)``.
+
+    The move energy is built straight into a buffer: with ``recycle`` the spare one,
+    which then becomes ``α``'s (its previous buffer, the energy the warm start needs,
+    becomes the spare), so no energy is copied."""
+    cut, changed, order, counts = work
+    theta_b, w_b, res_s, tr_s, slot_of = slots
+    b = slot_of[-1] if recycle else 0
+    theta = theta_b[b]
+    w = w_b[b]
+    _build_move(costs, pairwise, labels, alpha, theta, w)
+    if not recycle:
+        _solve_map(theta, w, cut)
+    elif slot_of[alpha] >= 0:
+        old = slot_of[alpha]
+        _solve_map_warm(theta_b[old], w_b[old], theta, w, cut, res_s[alpha], tr_s[alpha],
+                        res_s[alpha], tr_s[alpha], False)
+        slot_of[alpha] = b
+        slot_of[-1] = old
+    else:  # buffer alpha was nobody's: it is the new spare (see _new_slots)
+        _solve_map_keep(theta, w, cut, res_s[alpha], tr_s[alpha])
+        slot_of[alpha] = b
+        slot_of[-1] = alpha
+    return _take_cut(costs, pairwise, labels, alpha, labels, cut, changed, order, counts,
+                     allow_tie)
+
+
+@njit(nogil=True, cache=True)
+def _new_slots(L, H, W, K, n_res, n_tr, recycle):
+    """Buffers of the move energies: ``L + 1`` with ``recycle`` (one per label and a spare;
+    ``slot_of[α]`` is the buffer holding ``α``'s last move, ``-1`` before its first,
+    ``slot_of[L]`` the spare, at first buffer ``L``; buffer ``α`` is only handed out when
+    ``α`` starts), else one; residual graphs ``(L, ·)`` with ``recycle``, zero."""
+    nb = L + 1 if recycle else 1
+    n = L if recycle else 0
+    slot_of = np.full(L + 1, -1, dtype=np.int64)
+    slot_of[L] = L if recycle else 0
+    return (np.empty((nb, H, W), dtype=np.float64), np.zeros((nb, K, H, W), dtype=np.float64),
+            np.zeros((n, n_res), dtype=np.float64), np.zeros((n, n_tr), dtype=np.float64),
+            slot_of)
+
+
+@njit(nogil=True, cache=True)
+def _label_counts(labels, L):
+    """``(L,)`` int64: how many tokens have each label."""
+    counts = np.zeros(L, dtype=np.int64)
+    for y in range(labels.shape[0]):
+        for x in range(labels.shape[1]):
+            counts[labels[y, x]] += 1
+    return counts
+
+
+@njit(nogil=True, cache=True)
+def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, slots, recycle,
+              stats):
+    """α-moves from ``labels`` (in place), labels in turn (``0 … L−1``, or ``L−1 … 0`` with
+    ``reverse``) until ``L`` consecutive ones fail or ``max_visits`` visits; the first
+    ``tie_visits`` visits also take zero-change moves (canonical cut tie-breaking).
+    Adds visits and moves to ``stats[1:3]``; returns ``(energy change, converged)``."""
+    L = costs.shape[2]
+    H, W = labels.shape
+    counts = work[3]
+    e = 0.0
+    visits = 0
+    since = 0  # consecutive labels without an improvement
+    step = 0
+    while since < L and visits < max_visits:
+        alpha = L - 1 - step if reverse else step
+        step = step + 1 if step + 1 < L else 0
+        visits += 1
+        if counts[alpha] == H * W:  # all tokens α already: nothing can change
+            since += 1
+            continue
+        delta, accepted = _visit(costs, pairwise, labels, alpha, work, slots, recycle,
+                                 visits <= tie_visits)
+        e += delta
+        # an accepted α-move is optimal among α-moves: α cannot improve right after
+        since = 1 if accepted else since + 1
+        stats[2] += accepted
+    stats[1] += visits
+    return e, since >= L
+
+
+@njit(nogil=True, cache=True)
+def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polish, stats):
     """α-expansion of one map from ``labels`` (updated in place); ``stats`` gets
-    ``[energy, label visits, accepted moves, converged]`` (labels in turn until ``L``
-    consecutive ones fail). With ``recycle`` the final flow of each label's move
-    warm-starts that label's next move (Kohli–Torr dynamic cuts; the cut is the same
-    canonical one)."""
+    ``[energy, label visits, accepted moves, converged]``. With ``recycle`` the final
+    flow of each label's move warm-starts that label's next move (Kohli–Torr dynamic
+    cuts; the cut is the same canonical one). With ``polish`` the fusion polish of the
+    module docstring follows: the forward run is the plain one (the same moves), the
+    reverse-order run and the later moves warm-start from the flows left before them."""
     L, H, W = unary.shape
     K = pairwise.shape[0]
     costs = np.empty((H, W, L), dtype=np.float64)
     for lab in range(L):
         costs[:, :, lab] = unary[lab]
-    work = (np.empty((H, W), dtype=np.float64), np.zeros((K, H, W), dtype=np.float64),
-            np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.bool_),
-            np.empty(H * W, dtype=np.int64))
-    n = L if recycle else 0
-    slots = (np.empty((n, H, W), dtype=np.float64), np.zeros((n, K, H, W), dtype=np.float64),
-             np.zeros((n, n_res), dtype=np.float64), np.zeros((n, n_tr), dtype=np.float64),
-             np.zeros(L, dtype=np.bool_))
-    e = _labels_energy(costs, pairwise, labels)
-    visits = 0
-    moves = 0
-    since = 0  # consecutive labels without an improvement
-    alpha = 0
-    while since < L and visits < max_cycles * L:
-        visits += 1
-        # ties are taken in the first pass only (so at most L times: no cycling); for
-        # L = 2 from label 0 the second visit is then the canonical binary cut itself
-        delta, accepted = _visit(costs, pairwise, labels, alpha, work, slots, recycle,
-                                 visits <= L)
-        e += delta
-        # an accepted α-move is optimal among α-moves: α cannot improve right after
-        since = 1 if accepted else since + 1
-        moves += accepted
-        alpha = alpha + 1 if alpha + 1 < L else 0
-    stats[0] = e
-    stats[1] = visits
-    stats[2] = moves
-    stats[3] = 1.0 if since >= L else 0.0
+    counts = _label_counts(labels, L)
+    work = (np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.bool_),
+            np.empty(H * W, dtype=np.int64), counts)
+    slots = _new_slots(L, H, W, K, n_res, n_tr, recycle)
+    max_visits = max_cycles * L
+    polish = polish and L > 2  # L <= 2: the forward run is already the exact minimum
+    prop = labels.copy()
+    _, converged = _converge(costs, pairwise, labels, False, L, max_visits, work, slots,
+                             recycle, stats)
+    if polish:  # the proposal: the same start, labels in reverse order (warm from here)
+        _converge(costs, pairwise, prop, True, L, max_visits, (work[0], work[1], work[2],
+                  _label_counts(prop, L)), slots, recycle, stats)
+    rounds = 0
+    while polish and converged and rounds < max_cycles:
+        rounds += 1
+        theta_b, w_b = slots[0], slots[1]
+        b = slots[4][-1] if recycle else 0  # the spare buffer is free scratch
+        _build_fusion(costs, pairwise, labels, prop, theta_b[b], w_b[b])
+        _solve_map(theta_b[b], w_b[b], work[0])
+        _, accepted = _take_cut(costs, pairwise, labels, -1, prop, work[0], work[1], work[2],
+                                counts, False)
+        if not accepted:
+            break
+        stats[2] += 1
+        _, converged = _converge(costs, pairwise, labels, False, 0, max_visits, work, slots,
+                                 recycle, stats)
+    stats[0] = _labels_energy(costs, pairwise, labels)
+    stats[3] = 1.0 if converged else 0.0
 
 
 @njit(nogil=True, cache=True)
-def _expand_range(start, stop, unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, stats):
+def _expand_range(start, stop, unary, pairwise, labels, max_cycles, n_res, n_tr, recycle,
+                  polish, stats):
     for b in range(start, stop):
-        _expand_map(unary[b], pairwise[b], labels[b], max_cycles, n_res, n_tr, recycle, stats[b])
+        _expand_map(unary[b], pairwise[b], labels[b], max_cycles, n_res, n_tr, recycle,
+                    polish, stats[b])
 
 
 def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
-                    max_cycles: int, recycle: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    max_cycles: int, recycle: bool = True,
+                    polish: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """α-expansion of every map of a batch, batch-parallel (:func:`~ersm.core.parallel.run_batch`).
 
     Args:
         unary: ``(B, L, H, W)`` float64; pairwise: ``(B, K, H, W)`` float64, ``≥ 0``.
         labels: ``(B, H, W)`` int64 start labelling in ``[0, L)`` (not modified).
-        max_cycles: most passes over the ``L`` labels per map, ``≥ 1``.
+        max_cycles: most passes over the ``L`` labels per expansion run (and most fusion
+            rounds), ``≥ 1``.
         recycle: warm-start each label's move from its previous flow (keeps ``L``
             residual graphs per map in flight: about ``L · 8 · (3K + 2) · H · W`` bytes).
+        polish: fusion polish (module docstring): a second, reverse-order run and
+            fusion moves with its result; about twice the time, never a higher energy.
 
     Returns:
         ``(labels (B, H, W) int64, stats (B, 4) float64)`` with ``stats[b]`` =
-        ``[energy, label visits, accepted moves, converged (0/1)]``.
+        ``[energy, label visits, accepted moves (fusions included), converged (0/1)]``.
     """
     unary = np.ascontiguousarray(unary, dtype=np.float64)
     pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
@@ -236,5 +357,5 @@ def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
     b, _, h, w = unary.shape
     n_res, n_tr = grid_state_sizes(h, w, pairwise.shape[1])
     run_batch(_expand_range, b, unary, pairwise, out, int(max_cycles), n_res, n_tr,
-              bool(recycle), stats)
+              bool(recycle), bool(polish), stats)
     return out, stats

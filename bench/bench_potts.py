@@ -11,9 +11,12 @@ Timed per energy, interleaved, median of ``--repeats``: *ours* = the whole
 ``ersm.solve(energy)`` call on one thread (validation, start labels, all moves, energy);
 *gco* = the whole ``ersm.solve(energy, backend="gco")`` call and *gco core* = the part
 spent inside GCO (graph set-up and ``expansion(-1)``, without the Python-side edge list).
-The ratio is gco core / ours (the strictest one). Usage::
+The ratio is gco core / ours (the strictest one). ``--polish`` adds (default ``both``)
+or selects the ``polish="fusion"`` option (columns ``fusion s``, ``core/fus``,
+``E fus - E gco``). Usage::
 
     python bench/bench_potts.py                  # writes bench/results/potts.json
+    python bench/bench_potts.py --polish none    # plain expansion only
     python bench/bench_potts.py --quick          # 128², 2 repeats (smoke)
 """
 
@@ -73,24 +76,61 @@ def time_once(fn):
     return time.perf_counter() - start, out
 
 
-def run_case(energy: ersm.PottsEnergy, repeats: int) -> dict:
-    ours_t, gco_t, core_t = [], [], []
-    ours = gco = None
+def run_case(energy: ersm.PottsEnergy, repeats: int, polish: str = "both") -> dict:
+    ours_t, gco_t, core_t, fusion_t = [], [], [], []
+    ours = gco = fusion = None
     for _ in range(repeats):
-        t, ours = time_once(lambda: ersm.solve(energy))
-        ours_t.append(t)
+        if polish != "fusion":
+            t, ours = time_once(lambda: ersm.solve(energy))
+            ours_t.append(t)
+        if polish != "none":
+            t, fusion = time_once(lambda: ersm.solve(energy, polish="fusion"))
+            fusion_t.append(t)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a lossy gco scaling would be a different energy
             t, gco = time_once(lambda: ersm.solve(energy, backend="gco"))
         gco_t.append(t)
         core_t.append(float(gco.gco_seconds[0]))
-    ours_s, gco_s, core_s = (statistics.median(x) for x in (ours_t, gco_t, core_t))
-    return {"ours_s": ours_s, "gco_s": gco_s, "gco_core_s": core_s,
-            "ratio_core": core_s / ours_s, "ratio_total": gco_s / ours_s,
-            "energy_ours": float(ours.energy[0]), "energy_gco": float(gco.energy[0]),
-            "energy_gap": float(ours.energy[0] - gco.energy[0]),
-            "moves": int(ours.moves[0]), "cycles": float(ours.cycles[0]),
-            "converged": bool(ours.converged[0]), "load": os.getloadavg()[0]}
+    gco_s, core_s = statistics.median(gco_t), statistics.median(core_t)
+    case = {"gco_s": gco_s, "gco_core_s": core_s, "energy_gco": float(gco.energy[0]),
+            "load": os.getloadavg()[0]}
+    for prefix, times, result in (("", ours_t, ours), ("fusion_", fusion_t, fusion)):
+        if result is None:
+            continue
+        seconds = statistics.median(times)
+        case.update({
+            f"{prefix or 'ours_'}s": seconds, f"{prefix}ratio_core": core_s / seconds,
+            f"{prefix}ratio_total": gco_s / seconds,
+            f"{prefix}energy{'' if prefix else '_ours'}": float(result.energy[0]),
+            f"{prefix}energy_gap": float(result.energy[0] - gco.energy[0]),
+            f"{prefix}moves": int(result.moves[0]), f"{prefix}cycles": float(result.cycles[0]),
+            f"{prefix}converged": bool(result.converged[0])})
+    return case
+
+
+def row(case: dict) -> str:
+    """One table line: the columns of whichever variants ran."""
+    line = f"{case['picture']:<10} {case['size']:>4} {case['labels']:>2} "
+    if "ours_s" in case:
+        line += f"{case['ours_s']:>8.3f} "
+    line += f"{case['gco_s']:>8.3f} {case['gco_core_s']:>8.3f} "
+    if "ours_s" in case:
+        line += f"{case['ratio_core']:>8.2f}x {case['energy_gap']:>15.4f} {case['moves']:>5} "
+    if "fusion_s" in case:
+        line += (f"{case['fusion_s']:>8.3f} {case['fusion_ratio_core']:>8.2f}x "
+                 f"{case['fusion_energy_gap']:>14.4f}")
+    return line
+
+
+def summary(cases: list[dict], prefix: str, name: str) -> str:
+    """How many cases meet the targets: energy <= gco's, gco core / ours >= 2."""
+    gaps = [c[f"{prefix}energy_gap"] for c in cases]
+    ratios = [c[f"{prefix}ratio_core"] for c in cases]
+    lower = sum(g < 0 for g in gaps)
+    equal = sum(g == 0 for g in gaps)
+    return (f"{name}: energy lower/equal/higher than gco {lower}/{equal}/"
+            f"{len(gaps) - lower - equal}; >= 2x gco core in {sum(r >= 2 for r in ratios)} "
+            f"of {len(ratios)} (median {statistics.median(ratios):.2f}x)")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,6 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pictures", nargs="+", default=list(PICTURES))
     parser.add_argument("--gamma", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--polish", choices=("both", "none", "fusion"), default="both",
+                        help="time plain expansion, polish='fusion', or both (default)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "potts.json")
     args = parser.parse_args(argv)
@@ -110,19 +152,27 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "python": platform.python_version(), "date": str(date.today()),
                "threads": 1, "gamma": args.gamma, "repeats": args.repeats,
+               "polish": args.polish,
                "load_average_start": os.getloadavg(), "cases": []}
-    print(f"{'picture':<10} {'S':>4} {'L':>2} {'ours s':>8} {'gco s':>8} {'core s':>8} "
-          f"{'core/ours':>9} {'E ours - E gco':>15} {'moves':>5}")
+    header = f"{'picture':<10} {'S':>4} {'L':>2} "
+    header += f"{'ours s':>8} " if args.polish != "fusion" else ""
+    header += f"{'gco s':>8} {'core s':>8} "
+    if args.polish != "fusion":
+        header += f"{'core/ours':>9} {'E ours - E gco':>15} {'moves':>5} "
+    if args.polish != "none":
+        header += f"{'fusion s':>8} {'core/fus':>9} {'E fus - E gco':>14}"
+    print(header.rstrip())
     for size in args.sizes:
         for labels in args.labels:
             for name in args.pictures:
+                energy = picture_energy(name, size, labels, args.gamma)
                 case = {"picture": name, "size": size, "labels": labels,
-                        **run_case(picture_energy(name, size, labels, args.gamma), args.repeats)}
+                        **run_case(energy, args.repeats, args.polish)}
                 results["cases"].append(case)
-                print(f"{name:<10} {size:>4} {labels:>2} {case['ours_s']:>8.3f} "
-                      f"{case['gco_s']:>8.3f} {case['gco_core_s']:>8.3f} "
-                      f"{case['ratio_core']:>8.2f}x {case['energy_gap']:>15.4f} "
-                      f"{case['moves']:>5}", flush=True)
+                print(row(case).rstrip(), flush=True)
+    for prefix, variant in (("", "none"), ("fusion_", "fusion")):
+        if args.polish in (variant, "both"):
+            print(summary(results["cases"], prefix, "plain" if prefix == "" else "fusion"))
     results["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))

@@ -23,6 +23,14 @@ def test_smoke():
     assert result.converged.all() and result.labels.dtype == np.int64
 
 
+def test_batch_equals_per_item():
+    energy = random_potts(3, 4, 6, 6, seed=2)
+    labels = ersm.solve(energy, polish="fusion").labels
+    for b in range(3):
+        np.testing.assert_array_equal(labels[b], ersm.solve(energy.select(b),
+                                                            polish="fusion").labels[0])
+
+
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**31), labels=st.integers(3, 6), height=st.integers(1, 7),
        width=st.integers(1, 7), connectivity=st.sampled_from([4, 8]), integer=st.booleans(),

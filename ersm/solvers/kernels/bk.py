@@ -710,10 +710,12 @@ STRIP_TOKENS = 1 << 17
 def _strip_count(H, W):
     """Number of strips an ``H x W`` map is solved in (1: in one piece).
 
-    Strips of 32-128k tokens keep each BK run's arrays near the cache (one thread on a
-    1024^2 blob map: 8 strips cost 12-15 % less CPU than 2) and give two threads
-    several strips to balance; the join's work grows with the number of seams, hence
-    at most :data:`STRIP_MAX`.
+    At least :data:`STRIP_MIN` strips, or one per :data:`STRIP_TOKENS` tokens, at most
+    :data:`STRIP_MAX` and with :data:`STRIP_MIN_ROWS` rows each at least. Smaller
+    strips keep each BK run's arrays nearer the cache (one thread on a 1024^2 blob map:
+    8 strips cost 12-15 % less CPU than 2) and give two threads several strips to
+    balance; the join's work grows with the number of seams, hence the cap. The count
+    depends on the shape only, so the cut (and its rounding) does not depend on threads.
     """
     if H * W < STRIP_MIN_TOKENS:
         return 1

@@ -30,11 +30,13 @@ from ersm.solvers.kernels import bk as bk_new  # noqa: E402
 
 
 def _load(path: str):
-    """Import the kernel file ``path`` as module ``bk_old`` (registered, so that Numba's
-    cache next to the file can find it again in a later run)."""
-    spec = importlib.util.spec_from_file_location("bk_old", path)
+    """Import the kernel file ``path`` as a module named after the file (registered, so
+    that Numba's cache next to the file finds it again in a later run; the name must
+    not clash with an installed module)."""
+    name = Path(path).stem
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bk_old"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 

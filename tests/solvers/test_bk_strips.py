@@ -38,10 +38,21 @@ def test_strips_match_one_piece_on_small_maps(threads: int) -> None:
         set_num_threads(None)
 
 
+def test_strip_count_rule() -> None:
+    assert bk._strip_count(255, 256) == 1  # below STRIP_MIN_TOKENS
+    for h, w in [(131, 517), (257, 256), (427, 640), (1024, 1024), (4096, 64), (64, 4096)]:
+        strips = bk._strip_count(h, w)
+        assert 1 <= strips <= bk.STRIP_MAX
+        assert strips == 1 or h // strips >= bk.STRIP_MIN_ROWS
+    assert bk._strip_count(257, 256) == bk.STRIP_MIN
+    assert bk._strip_count(1024, 1024) == bk.STRIP_MAX
+
+
 @pytest.mark.parametrize("k", [2, 4])
-def test_large_map_is_split_and_canonical(k: int) -> None:
-    h, w = 2 * bk.STRIP_MIN_ROWS + 3, bk.STRIP_MIN_TOKENS // (2 * bk.STRIP_MIN_ROWS) + 5
-    assert bk._strip_count(h, w) > 1
+@pytest.mark.parametrize("h", [2 * bk.STRIP_MIN_ROWS + 3, 4 * bk.STRIP_MIN_ROWS + 1])
+def test_large_map_is_split_and_canonical(k: int, h: int) -> None:
+    w = -(-bk.STRIP_MIN_TOKENS // h) + 5
+    assert bk._strip_count(h, w) == min(bk.STRIP_MIN, h // bk.STRIP_MIN_ROWS)
     rng = np.random.default_rng(k)
     unary, pairwise = _dyadic_energy(rng, h, w, k)
     want = _one_piece(unary, pairwise)

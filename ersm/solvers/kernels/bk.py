@@ -33,17 +33,18 @@ max-flow algorithms", PAMI 2004) specialised to grids:
   saturated in one linear sweep (these are BK's first augmentations anyway;
   doing them greedily is much cheaper, e.g. 15x on a checkerboard).
 * Two search trees (source / sink) grow from a FIFO of active nodes; when they
-  touch, the path is augmented by its bottleneck (terminal residuals included;
-  one walk up both trees finds it and records the path, the updates then run over
-  that record),
-  saturated tree arcs turn their child into an orphan, and orphans are re-adopted
-  with BK's timestamp / distance heuristics (TS, DIST, "origin is a terminal"
-  check) or freed, in which case their same-tree neighbours are re-activated.
-  Orphans are processed in ``maxflow.cpp``'s order (see :func:`_maxflow`).
-* Maps of at least :data:`STRIP_MIN_TOKENS` tokens are solved in horizontal strips
-  (independent BK runs, in parallel when threads are free) joined by a last BK run
-  across the seams that starts from the strips' trees (see the comment above
-  :data:`STRIP_MIN_TOKENS`); the result is the same canonical cut.
+  touch, the path is augmented by its bottleneck (terminal residuals included; one
+  walk up both trees finds it and records the path, the updates run over that
+  record), saturated tree arcs turn their child into an orphan, and orphans are
+  re-adopted with BK's timestamp / distance heuristics (TS, DIST, "origin is a
+  terminal" check) or freed, in which case their same-tree neighbours are
+  re-activated. Orphans are processed in ``maxflow.cpp``'s order (see
+  :func:`_maxflow`).
+* Maps of at least :data:`STRIP_MIN_TOKENS` tokens are solved in 2-8 horizontal
+  strips (:func:`_strip_count`; independent BK runs, in parallel when threads are
+  free) joined by a last BK run across the seams that starts from the strips' trees
+  (see the comment above :data:`STRIP_MIN_TOKENS`); the result is the same
+  canonical cut.
 
 Canonical cut
 -------------
@@ -686,8 +687,9 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
 # changing only its own nodes (seam arcs have no residual, and every decision about a
 # neighbour needs a residual arc to it; a strip may read the tree label or stamps of
 # the other strip's seam-row nodes while that strip writes them, but such a read is
-# always followed by the zero seam residual, so its value never matters). Their union is a feasible flow of the whole graph (seam arcs carry
-# zero flow) and their search trees are valid BK trees. The seam arcs are then
+# always followed by the zero seam residual, so its value never matters). Their
+# union is a feasible flow of the whole graph (seam arcs carry zero flow) and their
+# search trees are valid BK trees. The seam arcs are then
 # restored and BK continues on the whole graph from these trees, with the seam
 # nodes active: every passive node away from the seams already satisfies BK's
 # invariant (its residual arcs stay inside its tree), so this ends at a maximum flow

@@ -129,9 +129,9 @@ def run_case(energy: ersm.PottsEnergy, repeats: int, polish: str = "both") -> di
     return case
 
 
-def row(case: dict) -> str:
-    """One table line: the columns of whichever variants ran."""
-    line = f"{case['picture']:<10} {case['size']:>4} {case['labels']:>2} "
+def row(case: dict, width: int = 10) -> str:
+    """One table line: the columns of whichever variants ran (picture names ``width`` wide)."""
+    line = f"{case['picture']:<{width}} {case['size']:>4} {case['labels']:>2} "
     if "ours_s" in case:
         line += f"{case['ours_s']:>8.3f} "
     line += f"{case['gco_s']:>8.3f} {case['gco_core_s']:>8.3f} "
@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
                "threads": 1, "gamma": args.gamma, "repeats": args.repeats,
                "polish": args.polish, "clock": args.clock,
                "load_average_start": os.getloadavg(), "cases": []}
-    header = f"{'picture':<10} {'S':>4} {'L':>2} "
+    width = max(10, *map(len, args.pictures))
+    header = f"{'picture':<{width}} {'S':>4} {'L':>2} "
     header += f"{'ours s':>8} " if args.polish != "fusion" else ""
     header += f"{'gco s':>8} {'core s':>8} "
     if args.polish != "fusion":
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
                 case = {"picture": name, "size": size, "labels": labels,
                         **run_case(energy, args.repeats, args.polish)}
                 results["cases"].append(case)
-                print(row(case).rstrip(), flush=True)
+                print(row(case, width).rstrip(), flush=True)
     for prefix, variant in (("", "none"), ("fusion_", "fusion")):
         if args.polish in (variant, "both"):
             print(summary(results["cases"], prefix, "plain" if prefix == "" else "fusion"))

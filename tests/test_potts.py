@@ -344,7 +344,7 @@ def test_recycle_none_follows_the_memory_budget(monkeypatch):
     from ersm.solvers.backends import expansion
 
     energy = random_potts(2, 4, 6, 7, seed=16, integer=True)
-    assert expansion.recycle_bytes((2, 4, 6, 7), 2) == 8 * 4 * (42 * 3 + 72 * 5)
+    assert expansion.recycle_bytes((2, 4, 6, 7), 2) == 4 * (8 * (42 * 3 + 72 * 5) + 10 * 72)
     want = ersm.solve(energy, recycle=False).labels
     monkeypatch.setattr(expansion, "RECYCLE_BYTES", 0)  # auto: too big, solved cold
     np.testing.assert_array_equal(ersm.solve(energy).labels, want)

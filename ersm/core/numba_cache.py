@@ -28,6 +28,7 @@ KERNEL_SOURCES = (
     "core/numba_cache.py",
     "energy/offsets.py",
     "solvers/kernels/bk.py",
+    "solvers/kernels/bk_reuse.py",
     "solvers/kernels/edge_span.py",
     "solvers/kernels/expansion.py",
     "solvers/kernels/potts_meanfield.py",

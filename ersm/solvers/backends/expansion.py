@@ -29,10 +29,11 @@ RECYCLE_BYTES = 2**29
 
 def recycle_bytes(shape: tuple[int, ...], n_k: int) -> int:
     """Memory of the recycled flows of one map of ``(B, L, H, W)`` with ``K`` channels:
-    per label the move ``(θ, w)`` and the residual graph ``(res, tr)`` (float64)."""
+    per label the move ``(θ, w)`` and the residual graph ``(res, tr)`` (float64) and the
+    search trees (ten bytes per padded node)."""
     _, n_labels, h, w = shape
     padded = (h + 2) * (w + 2)
-    return 8 * n_labels * (h * w * (1 + n_k) + padded * (2 * n_k + 1))
+    return n_labels * (8 * (h * w * (1 + n_k) + padded * (2 * n_k + 1)) + 10 * padded)
 
 
 def initial_labels(unary: np.ndarray, init: Any) -> np.ndarray:

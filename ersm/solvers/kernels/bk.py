@@ -823,15 +823,32 @@ def _solve_map_threaded(unary: np.ndarray, pairwise: np.ndarray, out: np.ndarray
 # ------------------------------------------------------------- warm start
 
 
+@njit(**_INLINE)
+def _mark(i, marked, todo, n_todo):
+    """Put node ``i`` on the list ``todo[:n_todo]`` once (``marked`` flags it); returns
+    the new length."""
+    if marked[i] == 0:
+        marked[i] = 1
+        todo[n_todo] = i
+        n_todo += 1
+    return n_todo
+
+
 @njit(**_NO_NRT)
-def _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr):
+def _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr, marked, todo,
+                         record):
     """Turn the final residual state of ``(unary0, pairwise0)`` into a valid
     residual state of ``(unary, pairwise)`` (Kohli–Torr reparametrisation, see the
-    module docstring). Only in-grid edges are touched, so pads stay dead."""
+    module docstring). Only in-grid edges are touched, so pads stay dead.
+
+    With ``record`` every node whose terminal residual or arcs change is listed once in
+    ``todo`` (flagged in ``marked``, which must be zero there); returns the list's length
+    (0 without ``record``, when ``marked``/``todo`` are not touched)."""
     H, W = unary.shape
     K = pairwise.shape[0]
     D = 2 * K
     Wp = W + 2
+    n_todo = 0
     for y in range(H):
         row = (y + 1) * Wp + 1
         for x in range(W):
@@ -839,6 +856,8 @@ def _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr):
             u0 = unary0[y, x]
             if u1 != u0:
                 tr[row + x] += u1 - u0
+                if record:
+                    n_todo = _mark(row + x, marked, todo, n_todo)
     for k in range(K):
         dy = _DY[k]
         dx = _DX[k]
@@ -855,6 +874,9 @@ def _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr):
                 dw = w1 - w0
                 i = row + x
                 j = i + off[k]
+                if record:
+                    n_todo = _mark(i, marked, todo, n_todo)
+                    n_todo = _mark(j, marked, todo, n_todo)
                 a = i * D + k  # arc i -> j
                 b = j * D + k + K  # arc j -> i
                 ra = res[a] + dw
@@ -872,6 +894,7 @@ def _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr):
                 else:
                     res[a] = ra
                     res[b] = rb
+    return n_todo
 
 
 @njit(nogil=True, cache=True)
@@ -922,7 +945,8 @@ def _solve_map_warm(unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res,
     H, W = unary.shape
     K = pairwise.shape[0]
     off = _direction_offsets(K, W + 2)
-    _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr)
+    none = np.zeros(0, dtype=np.int32)
+    _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr, none, none, False)
     _finish_map(H, W, 2 * K, off, res, tr, out)
 
 

@@ -50,7 +50,8 @@ import numpy as np
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import run_batch
 
-from .bk import _solve_map, _solve_map_keep, _solve_map_warm, grid_state_sizes
+from .bk import _solve_map, grid_state_sizes
+from .bk_reuse import new_scratch, solve_keep_trees, solve_reuse_trees
 from .edge_span import edge_span
 
 __all__ = ["expansion_batch"]
@@ -203,21 +204,23 @@ def _visit(costs, pairwise, labels, alpha, work, slots, recycle, allow_tie):
     which then becomes ``α``'s (its previous buffer, the energy the warm start needs,
     becomes the spare), so no energy is copied."""
     cut, changed, order, counts = work
-    theta_b, w_b, res_s, tr_s, slot_of = slots
+    theta_b, w_b, res_s, tr_s, slot_of, tree_s, parent_s, ts_s, dist_s, clock_s, scratch = slots
     b = slot_of[-1] if recycle else 0
     theta = theta_b[b]
     w = w_b[b]
     _build_move(costs, pairwise, labels, alpha, theta, w)
+    a = alpha if recycle else 0
+    trees = (tree_s[a], parent_s[a], ts_s[a], dist_s[a], clock_s[a])
     if not recycle:
         _solve_map(theta, w, cut)
     elif slot_of[alpha] >= 0:
         old = slot_of[alpha]
-        _solve_map_warm(theta_b[old], w_b[old], theta, w, cut, res_s[alpha], tr_s[alpha],
-                        res_s[alpha], tr_s[alpha], False)
+        solve_reuse_trees(theta_b[old], w_b[old], theta, w, cut, res_s[alpha], tr_s[alpha],
+                          trees, scratch)
         slot_of[alpha] = b
         slot_of[-1] = old
     else:  # buffer alpha was nobody's: it is the new spare (see _new_slots)
-        _solve_map_keep(theta, w, cut, res_s[alpha], tr_s[alpha])
+        solve_keep_trees(theta, w, cut, res_s[alpha], tr_s[alpha], trees, scratch)
         slot_of[alpha] = b
         slot_of[-1] = alpha
     return _take_cut(costs, pairwise, labels, alpha, labels, cut, changed, order, counts,
@@ -229,14 +232,18 @@ def _new_slots(L, H, W, K, n_res, n_tr, recycle):
     """Buffers of the move energies: ``L + 1`` with ``recycle`` (one per label and a spare;
     ``slot_of[α]`` is the buffer holding ``α``'s last move, ``-1`` before its first,
     ``slot_of[L]`` the spare, at first buffer ``L``; buffer ``α`` is only handed out when
-    ``α`` starts), else one; residual graphs ``(L, ·)`` with ``recycle``, zero."""
+    ``α`` starts), else one; residual graphs ``(L, ·)`` and search trees ``(L, ·)`` with
+    ``recycle`` (zero), and the tree scratch they share (:mod:`.bk_reuse`)."""
     nb = L + 1 if recycle else 1
     n = L if recycle else 0
+    nt, m = (L, n_tr) if recycle else (1, 1)  # search trees (unused without recycle)
     slot_of = np.full(L + 1, -1, dtype=np.int64)
     slot_of[L] = L if recycle else 0
     return (np.empty((nb, H, W), dtype=np.float64), np.zeros((nb, K, H, W), dtype=np.float64),
             np.zeros((n, n_res), dtype=np.float64), np.zeros((n, n_tr), dtype=np.float64),
-            slot_of)
+            slot_of, np.zeros((nt, m), dtype=np.uint8), np.zeros((nt, m), dtype=np.int8),
+            np.zeros((nt, m), dtype=np.int32), np.zeros((nt, m), dtype=np.int32),
+            np.zeros((nt, 1), dtype=np.int64), new_scratch(m))
 
 
 @njit(nogil=True, cache=True)

@@ -335,11 +335,12 @@ def mask_sentences(summaries: dict[str, dict[str, float]], keep_ratio: float) ->
 def _same_run(run: Path, config: object) -> bool:
     """Whether ``run`` holds a (possibly unfinished) run of ``config``: resume it then;
     otherwise (other data, epochs or seed) train afresh over it."""
-    from ..runs.config import CONFIG_FILE, load_config
+    from ..runs.config import CONFIG_FILE, load_config, with_backbone_defaults
 
     if not (run / CONFIG_FILE).is_file():
         return False
-    return load_config(run).replace(classes=None) == config
+    saved = with_backbone_defaults(load_config(run).replace(classes=None))
+    return saved == with_backbone_defaults(config)
 
 
 def _story_report(out_dir: Path, story: StoryResult, settings: dict) -> Path:

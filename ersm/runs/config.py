@@ -160,21 +160,29 @@ def resume_config(run: str | os.PathLike, given: dict[str, Any]) -> TrainConfig:
     return saved.replace(out=str(run), **{k: v for k, v in given.items() if k in RESUMABLE})
 
 
+def with_backbone_defaults(config: TrainConfig) -> TrainConfig:
+    """``config`` with its backbone's builder defaults filled into ``backbone_kwargs`` (as a
+    run records them, :func:`ersm.nets.backbones.build.builder_arguments`): compare configs
+    in this form."""
+    from ..nets.backbones.build import builder_arguments
+    from ..nets.classifier import BACKBONE_ALIASES
+
+    backbone = BACKBONE_ALIASES.get(config.backbone, config.backbone)
+    return config.replace(backbone_kwargs=builder_arguments(backbone, config.backbone_kwargs))
+
+
 def _differs(saved: TrainConfig, name: str, value: Any, given: dict[str, Any]) -> bool:
-    """Whether ``given[name]`` changes the saved run. Saved backbone arguments include the
-    builder's defaults (see :func:`ersm.nets.backbones.build.builder_arguments`), so given
-    ones are compared with those filled in."""
+    """Whether ``given[name]`` changes the saved run (backbone arguments are compared with
+    the builder's defaults filled in, see :func:`with_backbone_defaults`)."""
     if getattr(saved, name) == value:
         return False
     if name != "backbone_kwargs":
         return True
-    from ..nets.backbones.build import builder_arguments
-    from ..nets.classifier import BACKBONE_ALIASES
-
     backbone = given.get("backbone", saved.backbone)
-    backbone = BACKBONE_ALIASES.get(backbone, backbone)
-    return builder_arguments(backbone, value) != builder_arguments(backbone, saved.backbone_kwargs)
+    return (with_backbone_defaults(saved.replace(backbone=backbone)).backbone_kwargs
+            != with_backbone_defaults(saved.replace(backbone=backbone, backbone_kwargs=value)
+                                      ).backbone_kwargs)
 
 
 __all__ = ["CONFIG_FILE", "LR_SCHEDULES", "RESUMABLE", "TrainConfig", "load_config",
-           "resume_config", "save_config"]
+           "resume_config", "save_config", "with_backbone_defaults"]

@@ -536,12 +536,13 @@ def _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
     ``orphans`` are scratch ring buffers (pads never enter them, so they hold
     at most n - 1 entries and ``head == tail`` means empty), ``stack`` is
     scratch for the orphans of one augmentation. On return ``tree`` is
-    ``_SOURCE`` exactly for the nodes reachable from the source.
+    ``_SOURCE`` exactly for the nodes reachable from the source; returns the final time
+    (no stamp in ``ts`` exceeds it).
     """
     n = tr.shape[0]
     a_tail = _activate_terminals(0, n, tr, tree, parent, dist, in_q, active)
-    _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack,
-             a_tail, 0, 0, n)
+    return _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack,
+                    a_tail, 0, 0, n)
 
 
 @njit(**_NO_NRT)
@@ -625,6 +626,16 @@ def _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
 
 
 # ------------------------------------------------------------------- drivers
+
+
+@njit(**_NO_NRT)
+def _write_mask(H, W, tree, out):
+    """The canonical keep-mask ``(H, W)`` into ``out``: the tokens not in the source tree."""
+    Wp = W + 2
+    for y in range(H):
+        row = (y + 1) * Wp + 1
+        for x in range(W):
+            out[y, x] = tree[row + x] != _SOURCE
 
 
 @njit(nogil=True, cache=True)
@@ -804,10 +815,7 @@ def _join_strips(unary, pairwise, ys, out, off, res, tr, tree, parent, ts, dist,
                 a_tail = _ring_push(active, a_tail, i)
     _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, a_tail,
              times.max() + 1, 0, tr.shape[0])
-    for y in range(H):
-        row = (y + 1) * Wp + 1
-        for x in range(W):
-            out[y, x] = tree[row + x] != _SOURCE
+    _write_mask(H, W, tree, out)
 
 
 def _solve_map_threaded(unary: np.ndarray, pairwise: np.ndarray, out: np.ndarray,
@@ -901,7 +909,6 @@ def _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr, marke
 def _finish_map(H, W, D, off, res, tr, out):
     """BK from the residual state ``(res, tr)`` with freshly built trees; writes the
     canonical keep-mask into ``out`` and leaves the final residuals in place."""
-    Wp = W + 2
     n = tr.shape[0]
     tree = np.zeros(n, dtype=np.uint8)
     parent = np.full(n, _NO_PARENT, dtype=np.int8)
@@ -912,10 +919,7 @@ def _finish_map(H, W, D, off, res, tr, out):
     orphans = np.empty(n, dtype=np.int32)
     stack = np.empty(n, dtype=np.int32)
     _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
-    for y in range(H):
-        row = (y + 1) * Wp + 1
-        for x in range(W):
-            out[y, x] = tree[row + x] != _SOURCE
+    _write_mask(H, W, tree, out)
 
 
 @njit(nogil=True, cache=True)

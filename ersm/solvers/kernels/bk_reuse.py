@@ -39,7 +39,8 @@ from ersm.core.numba_cache import njit
 
 from .bk import (_FREE, _NO_NRT, _NO_PARENT, _ORPHAN, _SINK, _SOURCE, _TERMINAL, _TIME_WRAP,
                  _apply_energy_change, _bk_loop, _build_residuals, _direction_offsets,
-                 _maxflow, _process_orphan, _push_trivial_paths, _ring_pop, _ring_push)
+                 _maxflow, _process_orphan, _push_trivial_paths, _ring_pop, _ring_push,
+                 _write_mask)
 
 __all__ = ["new_scratch", "solve_keep_trees", "solve_reuse_trees"]
 
@@ -51,15 +52,6 @@ def new_scratch(n):
     return (np.zeros(n, dtype=np.uint8), np.empty(n, dtype=np.int32),
             np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
             np.zeros(n, dtype=np.uint8))
-
-
-@njit(nogil=True, cache=True)
-def _write_mask(H, W, tree, out):
-    Wp = W + 2
-    for y in range(H):
-        row = (y + 1) * Wp + 1
-        for x in range(W):
-            out[y, x] = tree[row + x] != _SOURCE
 
 
 @njit(nogil=True, cache=True)
@@ -88,9 +80,7 @@ def solve_keep_trees(unary, pairwise, out, res, tr, trees, scratch):
     tree[:] = _FREE
     parent[:] = _NO_PARENT
     ts[:] = 0
-    clock[0] = 0
-    _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
-    clock[0] = ts.max()
+    clock[0] = _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
     _write_mask(H, W, tree, out)
 
 

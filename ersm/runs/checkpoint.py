@@ -18,9 +18,8 @@ import torch
 from torch import nn
 
 from ..io.atomic import atomic_write
-from ..nets.backbones.build import builder_arguments
 from ..nets.classifier import BACKBONE_ALIASES, build_model
-from .config import TrainConfig, load_config
+from .config import TrainConfig, load_config, with_backbone_defaults
 
 CHECKPOINT_FILE = "checkpoint.pt"
 REQUIRED_KEYS: tuple[str, ...] = ("epoch", "model")
@@ -87,7 +86,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def recorded_backbone_kwargs(config: TrainConfig, state: dict[str, Any] | None = None
                              ) -> dict[str, Any]:
-    """Every argument the run's backbone is built with (:func:`builder_arguments`).
+    """Every argument the run's backbone is built with
+    (:func:`~ersm.runs.config.with_backbone_defaults`).
 
     Runs from before the config recorded them keep what their checkpoint ``state`` shows:
     a ``SmallCNN`` without its context layers (four conv layers) gets ``context=0``.
@@ -99,7 +99,7 @@ def recorded_backbone_kwargs(config: TrainConfig, state: dict[str, Any] | None =
         layers = {key.split(".")[2] for key in weights
                   if isinstance(key, str) and key.startswith("backbone.features.")}
         kwargs["context"] = max(0, len(layers) - 4)
-    return builder_arguments(name, kwargs)
+    return with_backbone_defaults(config.replace(backbone_kwargs=kwargs)).backbone_kwargs
 
 
 def load_trained(run: str | os.PathLike,

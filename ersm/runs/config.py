@@ -179,9 +179,12 @@ def _differs(saved: TrainConfig, name: str, value: Any, given: dict[str, Any]) -
     if name != "backbone_kwargs":
         return True
     backbone = given.get("backbone", saved.backbone)
-    return (with_backbone_defaults(saved.replace(backbone=backbone)).backbone_kwargs
-            != with_backbone_defaults(saved.replace(backbone=backbone, backbone_kwargs=value)
-                                      ).backbone_kwargs)
+
+    def filled(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return with_backbone_defaults(saved.replace(backbone=backbone,
+                                                    backbone_kwargs=kwargs)).backbone_kwargs
+
+    return filled(value) != filled(saved.backbone_kwargs)
 
 
 __all__ = ["CONFIG_FILE", "LR_SCHEDULES", "RESUMABLE", "TrainConfig", "load_config",

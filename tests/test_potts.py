@@ -192,6 +192,8 @@ def test_expansion_errors_name_the_argument():
         ersm.solve(energy, max_cycles=0)
     with pytest.raises(ValueError, match="init must be one of"):
         ersm.solve(energy, init="random")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        ersm.solve(energy, schedule="random")
     with pytest.raises(ValueError, match="init must hold integers"):
         ersm.solve(energy, init=np.full((3, 3), 7))
     with pytest.raises(TypeError, match="does not accept option"):
@@ -243,15 +245,27 @@ def test_within_twice_the_brute_force_optimum(seed, labels, height, width, conne
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31), height=st.integers(1, 4), width=st.integers(1, 4),
-       connectivity=st.sampled_from([4, 8]), polish=st.sampled_from([None, "fusion"]))
-def test_two_labels_reproduce_the_binary_cut(seed, height, width, connectivity, polish):
+       connectivity=st.sampled_from([4, 8]), polish=st.sampled_from([None, "fusion"]),
+       schedule=st.sampled_from(["adaptive", "cyclic"]))
+def test_two_labels_reproduce_the_binary_cut(seed, height, width, connectivity, polish,
+                                             schedule):
+    """L = 2 from label 0: the exact minimum; "cyclic" takes the first move's tie too, so
+    its labels are the canonical cut's ("adaptive", as GCO, only strict decreases)."""
     grid = random_grid_energy(2, height, width, connectivity, seed=seed % 1000,
                                            dyadic=bool(seed % 2))
     potts = ersm.PottsEnergy.from_grid(grid)
     cut = ersm.solve(grid, backend="graphcut")
-    result = ersm.solve(potts, backend="expansion", polish=polish)
-    np.testing.assert_array_equal(result.labels, cut.mask.astype(np.int64))
+    result = ersm.solve(potts, backend="expansion", polish=polish, schedule=schedule)
+    if schedule == "cyclic":
+        np.testing.assert_array_equal(result.labels, cut.mask.astype(np.int64))
     np.testing.assert_allclose(result.energy, cut.energy, rtol=1e-12, atol=1e-12)
+
+
+def test_two_labels_tie_adaptive_keeps_the_start_cyclic_takes_the_canonical_cut():
+    grid = ersm.GridEnergy(np.zeros((1, 3, 3)), np.ones((1, 2, 3, 3)), 4)  # every mask ties
+    potts = ersm.PottsEnergy.from_grid(grid)
+    assert (ersm.solve(potts).labels == 0).all()
+    assert (ersm.solve(potts, schedule="cyclic").labels == 1).all()
 
 
 @settings(max_examples=30, deadline=None)
@@ -312,18 +326,86 @@ def test_gco_oracle_contract_and_local_minimum():
 
 
 @needs_gco
-def test_energy_not_above_gco_on_integer_energies():
-    """Both are α-expansion local minima (either may win on one instance: GCO visits
-    labels adaptively and breaks ties its own way); over seeded integer energies ours is
+def test_cyclic_energy_not_above_gco_on_integer_energies():
+    """Both are α-expansion local minima (either may win on one instance: the cyclic
+    schedule visits the labels in another order); over seeded integer energies it is
     lower as often and lower in total."""
     ours, theirs = [], []
     for seed in range(40):
         energy = random_potts(1, 4, 8, 8, seed=100 + seed, integer=True)
-        ours.append(float(ersm.solve(energy).energy[0]))
+        ours.append(float(ersm.solve(energy, schedule="cyclic").energy[0]))
         theirs.append(float(ersm.solve(energy, backend="gco").energy[0]))
     ours, theirs = np.array(ours), np.array(theirs)
     assert ours.sum() <= theirs.sum()
     assert (ours < theirs).sum() >= (ours > theirs).sum()
+
+
+def tie_heavy_potts(seed: int) -> ersm.PottsEnergy:
+    """One map of 2–6 labels, 1–11 × 1–11 tokens, 4/8-conn: integer, dyadic or tiny
+    integer terms (the last full of tied moves)."""
+    rng = np.random.default_rng(seed)
+    n_labels, h, w = int(rng.integers(2, 7)), int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    connectivity = int(rng.choice([4, 8]))
+    shape_u, shape_w = (1, n_labels, h, w), (1, 2 if connectivity == 4 else 4, h, w)
+    if seed % 3 == 0:
+        unary, pairwise = rng.integers(0, 12, shape_u), rng.integers(0, 6, shape_w)
+    elif seed % 3 == 1:
+        unary = np.round(rng.normal(0, 1, shape_u) * 64) / 64
+        pairwise = np.round(rng.uniform(0, 2, shape_w) * 64) / 64
+    else:
+        unary, pairwise = rng.integers(0, 3, shape_u), rng.integers(0, 3, shape_w)
+    return ersm.PottsEnergy(unary.astype(float), pairwise.astype(float), connectivity)
+
+
+def gco_adaptive_reference(energy: ersm.PottsEnergy) -> np.ndarray:
+    """GCO's ``expansion(-1)`` adaptive cycles written out in Python over the exact
+    binary cut of each α-move (``alpha_move_energy``, canonical = largest α-set, taken
+    only when it strictly lowers the energy), from label 0: labels ``(1, H, W)``."""
+    n_labels = energy.unary.shape[1]
+    labels = np.zeros((1, *energy.unary.shape[2:]), dtype=np.int64)
+    table, queues, nxt = list(range(n_labels)), [n_labels], 0
+    while queues:
+        size, start = queues[-1], nxt
+        while True:
+            alpha = table[nxt]
+            cut = ersm.solve(alpha_move_energy(energy, labels, alpha), backend="graphcut").mask
+            proposal = np.where(cut, alpha, labels)
+            better = energy.energy(proposal)[0] < energy.energy(labels)[0]
+            if better:
+                labels, nxt = proposal, nxt + 1
+            else:
+                size -= 1
+                table[nxt], table[size] = table[size], table[nxt]
+            if nxt >= size:
+                break
+        if nxt == start:
+            nxt = queues.pop()
+        elif size < queues[-1] // 2:
+            nxt = 0
+            queues.append(size)
+        else:
+            nxt = 0
+    return labels
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_adaptive_schedule_follows_gcos_moves(seed):
+    """The default schedule equals a plain-Python GCO adaptive loop on exact energies."""
+    energy = tie_heavy_potts(seed)
+    np.testing.assert_array_equal(ersm.solve(energy).labels, gco_adaptive_reference(energy))
+
+
+@needs_gco
+def test_adaptive_schedule_reaches_gcos_labels_and_fusion_never_above():
+    """On exact (integer / dyadic) energies the default schedule gives GCO's labels, so
+    the fusion polish is never above GCO."""
+    for seed in range(120):
+        energy = tie_heavy_potts(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a lossy GCO scaling would be another energy
+            theirs = ersm.solve(energy, backend="gco")
+        np.testing.assert_array_equal(ersm.solve(energy).labels, theirs.labels, err_msg=str(seed))
+        assert ersm.solve(energy, polish="fusion").energy[0] <= theirs.energy[0]
 
 
 @needs_gco

@@ -6,7 +6,8 @@ visited in turn until no α-move lowers the energy. Maps run in parallel over th
 The result is a local minimum for every α-move: within a factor ``2·max w / min w`` of
 the optimum (2 for constant weights), and the exact minimum for ``L = 2`` (started from
 label 0 everywhere, the default start, as GCO's: the first real move is the binary cut
-itself). ``polish="fusion"`` trades about twice the time for lower energies: a second,
+itself). The default ``schedule="adaptive"`` visits the labels as GCO's
+``expansion(-1)`` does, so on exact energies it reaches GCO's labels, faster. ``polish="fusion"`` trades about twice the time for lower energies: a second,
 reverse-order run and fusion moves with its result (never a higher energy than without).
 """
 
@@ -23,6 +24,8 @@ from ..registry import BackendSpec, register
 INITS = ("zeros", "unary")
 POLISHES = (None, "fusion")
 """Values of the ``polish`` option: None (plain α-expansion) or "fusion"."""
+SCHEDULES = ("adaptive", "cyclic")
+"""Values of the ``schedule`` option: GCO's adaptive cycles (default) or plain cycles."""
 RECYCLE_BYTES = 2**29
 """Largest per-map memory for recycled flows that ``recycle=None`` allows (512 MiB)."""
 
@@ -63,9 +66,18 @@ def check_polish(polish: Any) -> bool:
     raise ValueError(f"polish must be one of {POLISHES}, got {polish!r}")
 
 
+def check_schedule(schedule: Any) -> int:
+    """The kernel's code for ``schedule``; ``ValueError`` naming it otherwise."""
+    from ..kernels.expansion import ADAPTIVE, CYCLIC
+
+    if isinstance(schedule, str) and schedule in SCHEDULES:
+        return ADAPTIVE if schedule == "adaptive" else CYCLIC
+    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+
+
 def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
                   max_cycles: int = 100, recycle: bool | None = None,
-                  polish: str | None = None) -> dict:
+                  polish: str | None = None, schedule: str = "adaptive") -> dict:
     """α-expansion on host float64 arrays (the backend's ``run``; use ``ersm.solve``).
 
     Args:
@@ -82,6 +94,10 @@ def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
             a majorised fusion move) and expand again, until neither improves. About
             twice the time; the energy is never higher than without (measured against
             gco in bench/RESULTS.md, issue 16 round 2).
+        schedule: the order of the label visits. "adaptive" (default): GCO's adaptive
+            cycles, only strict decreases; from the "zeros" start on exact (e.g. dyadic)
+            energies the same moves and labels as ``backend="gco"``. "cyclic": labels
+            0 … L−1 in turn until L in a row fail, ties taken in the first pass.
 
     Returns:
         dict with ``labels`` ``(B, H, W)`` int64, ``cycles`` ``(B,)`` float64 (label
@@ -93,13 +109,15 @@ def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
 
     max_cycles = check_count(max_cycles, "max_cycles")
     fusion = check_polish(polish)
+    order = check_schedule(schedule)
     start = initial_labels(unary, init)
     if unary.shape[0] == 0:
         return {"labels": start, "cycles": np.zeros(0), "moves": np.zeros(0, np.int64),
                 "converged": np.zeros(0, bool)}
     if recycle is None:
         recycle = recycle_bytes(unary.shape, pairwise.shape[1]) <= RECYCLE_BYTES
-    labels, stats = expansion_batch(unary, pairwise, start, max_cycles, bool(recycle), fusion)
+    labels, stats = expansion_batch(unary, pairwise, start, max_cycles, bool(recycle), fusion,
+                                   order)
     return {"labels": labels, "cycles": stats[:, 1] / unary.shape[1],
             "moves": stats[:, 2].astype(np.int64), "converged": stats[:, 3] > 0}
 

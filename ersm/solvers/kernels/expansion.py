@@ -20,15 +20,25 @@ current labels           ``c``        unaries
 =======================  ===========  ==============================
 
 plus ``θ_i += U_i(α) − U_i(l_i)``. Tokens already labelled ``α`` get ``θ = 0`` and no
-edges, so they stay out of the search trees. A move is accepted when its energy change
-(the float64 sum of the unary and edge changes around the switched tokens) is negative,
-in the first pass over the labels also when it is zero (the canonical cut's
-tie-breaking); after that pass the energy decreases at every accepted move, so the
-iteration cannot cycle. Labels
-are visited ``0, 1, …, L − 1, 0, …`` (a move that cannot change anything, all tokens
-already ``α``, is skipped) until ``L`` consecutive labels give no improvement
-(a local minimum with respect to every α-move, hence within ``2·max w / min w`` of the
-optimum for Potts, Boykov–Veksler–Zabih 2001) or ``max_cycles`` passes are done.
+edges, so they stay out of the search trees. Every move takes the canonical cut (the
+largest α-set among the move's minimisers). Its energy change (the float64 sum of the
+unary and edge changes around the switched tokens) decides whether it is taken. A move
+that cannot change anything (all tokens already ``α``) is skipped. Two schedules:
+
+* **adaptive** (:data:`ADAPTIVE`, the default): GCO's ``expansion(-1)`` "adaptive
+  cycles". Labels start in the order ``0 … L−1``; a label whose move does not strictly
+  lower the energy leaves the current queue; when fewer than half of a queue's labels
+  succeeded, those are swept again as a queue of their own; a queue in which every move
+  failed hands back to the unvisited rest of its parent. With the same start (label 0
+  everywhere), the same moves (GCO also takes the largest α-set) and exact arithmetic
+  (e.g. dyadic energies) this visits the labels as GCO does and reaches GCO's labels.
+* **cyclic** (:data:`CYCLIC`): labels ``0, 1, …, L − 1, 0, …`` until ``L`` consecutive
+  ones give no improvement; in the first pass a zero-change move is also taken (the
+  canonical cut's tie-breaking), after it only decreases, so the iteration cannot cycle.
+
+Both end in a local minimum with respect to every α-move (within ``2·max w / min w`` of
+the optimum for Potts, Boykov–Veksler–Zabih 2001) unless ``max_cycles · L`` visits are
+done first.
 
 **Fusion polish** (``polish=True``): after the plain run has reached ``l``, a second
 expansion from the same start visits the labels in reverse order and reaches another local
@@ -54,7 +64,12 @@ from .bk import _solve_map, grid_state_sizes
 from .bk_reuse import new_scratch, solve_keep_trees, solve_reuse_trees
 from .edge_span import edge_span
 
-__all__ = ["expansion_batch"]
+__all__ = ["ADAPTIVE", "CYCLIC", "expansion_batch"]
+
+CYCLIC = 0
+"""Schedule: labels ``0 … L−1`` in turn until ``L`` in a row fail; first pass takes ties."""
+ADAPTIVE = 1
+"""Schedule: GCO's adaptive cycles (``expansion(-1)``), strict decreases only."""
 
 
 @njit(nogil=True, cache=True)
@@ -255,14 +270,78 @@ def _label_counts(labels, L):
             counts[labels[y, x]] += 1
     return counts
 
+@njit(nogil=True, cache=True)
+def _converge_adaptive(costs, pairwise, labels, reverse, max_visits, work, slots, recycle,
+                       stats):
+    """α-moves from ``labels`` (in place) in GCO's adaptive cycles (module docstring):
+    labels in turn (``0 … L−1``, or ``L−1 … 0`` with ``reverse``); a label whose move
+    fails leaves the current queue; a queue that shrank below half of its parent's is
+    swept again on its own, a queue where every move failed hands back to the unvisited
+    rest of its parent. Only strict decreases are taken. Ends when every label failed
+    since the last change (converged) or after ``max_visits`` visits. Adds visits and
+    moves to ``stats[1:3]``; returns ``(energy change, converged)``."""
+    L = costs.shape[2]
+    H, W = labels.shape
+    counts = work[3]
+    table = np.empty(L, dtype=np.int64)
+    for i in range(L):
+        table[i] = L - 1 - i if reverse else i
+    sizes = np.empty(L + 1, dtype=np.int64)
+    sizes[0] = L
+    depth = 1
+    nxt = 0
+    e = 0.0
+    visits = 0
+    converged = True
+    while depth > 0:
+        size = sizes[depth - 1]
+        start = nxt
+        while True:
+            alpha = table[nxt]
+            accepted = False
+            if counts[alpha] != H * W:
+                if visits >= max_visits:
+                    converged = False
+                    break
+                visits += 1
+                delta, accepted = _visit(costs, pairwise, labels, alpha, work, slots,
+                                         recycle, False)
+                e += delta
+                stats[2] += accepted
+            if accepted:
+                nxt += 1
+            else:
+                size -= 1
+                table[nxt], table[size] = table[size], table[nxt]
+            if nxt >= size:
+                break
+        if not converged:
+            break
+        if nxt == start:
+            depth -= 1
+            nxt = sizes[depth]
+        elif size < sizes[depth - 1] // 2:
+            nxt = 0
+            sizes[depth] = size
+            depth += 1
+        else:
+            nxt = 0
+    stats[1] += visits
+    return e, converged
+
 
 @njit(nogil=True, cache=True)
 def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, slots, recycle,
-              stats):
-    """α-moves from ``labels`` (in place), labels in turn (``0 … L−1``, or ``L−1 … 0`` with
-    ``reverse``) until ``L`` consecutive ones fail or ``max_visits`` visits; the first
-    ``tie_visits`` visits also take zero-change moves (canonical cut tie-breaking).
-    Adds visits and moves to ``stats[1:3]``; returns ``(energy change, converged)``."""
+              stats, schedule):
+    """α-moves from ``labels`` (in place) in the ``schedule`` (:data:`ADAPTIVE`: see
+    :func:`_converge_adaptive`); :data:`CYCLIC`: labels in turn (``0 … L−1``, or
+    ``L−1 … 0`` with ``reverse``) until ``L`` consecutive ones fail or ``max_visits``
+    visits, the first ``tie_visits`` visits also taking zero-change moves (canonical cut
+    tie-breaking). Adds visits and moves to ``stats[1:3]``; returns
+    ``(energy change, converged)``."""
+    if schedule == ADAPTIVE:
+        return _converge_adaptive(costs, pairwise, labels, reverse, max_visits, work, slots,
+                                  recycle, stats)
     L = costs.shape[2]
     H, W = labels.shape
     counts = work[3]
@@ -288,7 +367,8 @@ def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, sl
 
 
 @njit(nogil=True, cache=True)
-def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polish, stats):
+def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polish, schedule,
+                stats):
     """α-expansion of one map from ``labels`` (updated in place); ``stats`` gets
     ``[energy, label visits, accepted moves, converged]``. With ``recycle`` the final
     flow of each label's move warm-starts that label's next move (Kohli–Torr dynamic
@@ -308,10 +388,10 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
     polish = polish and L > 2  # L <= 2: the forward run is already the exact minimum
     prop = labels.copy()
     _, converged = _converge(costs, pairwise, labels, False, L, max_visits, work, slots,
-                             recycle, stats)
+                             recycle, stats, schedule)
     if polish:  # the proposal: the same start, labels in reverse order (warm from here)
         _converge(costs, pairwise, prop, True, L, max_visits, (work[0], work[1], work[2],
-                  _label_counts(prop, L)), slots, recycle, stats)
+                  _label_counts(prop, L)), slots, recycle, stats, schedule)
     rounds = 0
     while polish and converged and rounds < max_cycles:
         rounds += 1
@@ -325,22 +405,22 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
             break
         stats[2] += 1
         _, converged = _converge(costs, pairwise, labels, False, 0, max_visits, work, slots,
-                                 recycle, stats)
+                                 recycle, stats, schedule)
     stats[0] = _labels_energy(costs, pairwise, labels)
     stats[3] = 1.0 if converged else 0.0
 
 
 @njit(nogil=True, cache=True)
 def _expand_range(start, stop, unary, pairwise, labels, max_cycles, n_res, n_tr, recycle,
-                  polish, stats):
+                  polish, schedule, stats):
     for b in range(start, stop):
         _expand_map(unary[b], pairwise[b], labels[b], max_cycles, n_res, n_tr, recycle,
-                    polish, stats[b])
+                    polish, schedule, stats[b])
 
 
 def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
                     max_cycles: int, recycle: bool = True,
-                    polish: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    polish: bool = False, schedule: int = ADAPTIVE) -> tuple[np.ndarray, np.ndarray]:
     """α-expansion of every map of a batch, batch-parallel (:func:`~ersm.core.parallel.run_batch`).
 
     Args:
@@ -352,6 +432,7 @@ def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
             residual graphs per map in flight: about ``L · 8 · (3K + 2) · H · W`` bytes).
         polish: fusion polish (module docstring): a second, reverse-order run and
             fusion moves with its result; about twice the time, never a higher energy.
+        schedule: :data:`ADAPTIVE` (GCO's adaptive cycles) or :data:`CYCLIC`.
 
     Returns:
         ``(labels (B, H, W) int64, stats (B, 4) float64)`` with ``stats[b]`` =
@@ -364,5 +445,5 @@ def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
     b, _, h, w = unary.shape
     n_res, n_tr = grid_state_sizes(h, w, pairwise.shape[1])
     run_batch(_expand_range, b, unary, pairwise, out, int(max_cycles), n_res, n_tr,
-              bool(recycle), bool(polish), stats)
+              bool(recycle), bool(polish), int(schedule), stats)
     return out, stats

@@ -885,24 +885,30 @@ def _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr, marke
                 if record:
                     n_todo = _mark(i, marked, todo, n_todo)
                     n_todo = _mark(j, marked, todo, n_todo)
-                a = i * D + k  # arc i -> j
-                b = j * D + k + K  # arc j -> i
-                ra = res[a] + dw
-                rb = res[b] + dw
-                if ra < 0.0:  # flow i -> j exceeds the new capacity
-                    res[a] = 0.0
-                    res[b] = w1 + w1
-                    tr[i] -= ra  # i keeps the excess -ra it can no longer send
-                    tr[j] += ra  # j no longer receives it
-                elif rb < 0.0:  # flow j -> i exceeds the new capacity
-                    res[b] = 0.0
-                    res[a] = w1 + w1
-                    tr[j] -= rb
-                    tr[i] += rb
-                else:
-                    res[a] = ra
-                    res[b] = rb
+                _change_capacity(res, tr, i, j, i * D + k, j * D + k + K, w1, dw)
     return n_todo
+
+
+@njit(**_INLINE)
+def _change_capacity(res, tr, i, j, a, b, w1, dw):
+    """Move the capacity of the edge ``i — j`` (arcs ``a``: i → j, ``b``: j → i, both of
+    capacity ``w1 − dw`` before) by ``dw`` in a final residual state: flow above the new
+    capacity ``w1`` is handed back to the two terminal residuals (Kohli–Torr)."""
+    ra = res[a] + dw
+    rb = res[b] + dw
+    if ra < 0.0:  # flow i -> j exceeds the new capacity
+        res[a] = 0.0
+        res[b] = w1 + w1
+        tr[i] -= ra  # i keeps the excess -ra it can no longer send
+        tr[j] += ra  # j no longer receives it
+    elif rb < 0.0:  # flow j -> i exceeds the new capacity
+        res[b] = 0.0
+        res[a] = w1 + w1
+        tr[j] -= rb
+        tr[i] += rb
+    else:
+        res[a] = ra
+        res[b] = rb
 
 
 @njit(nogil=True, cache=True)

@@ -37,12 +37,13 @@ import numpy as np
 
 from ersm.core.numba_cache import njit
 
-from .bk import (_FREE, _NO_NRT, _NO_PARENT, _ORPHAN, _SINK, _SOURCE, _TERMINAL, _TIME_WRAP,
-                 _apply_energy_change, _bk_loop, _build_residuals, _direction_offsets,
-                 _maxflow, _process_orphan, _push_trivial_paths, _ring_pop, _ring_push,
-                 _write_mask)
+from .bk import (_FREE, _INLINE, _NO_NRT, _NO_PARENT, _ORPHAN, _SINK, _SOURCE, _TERMINAL,
+                 _TIME_WRAP, _apply_energy_change, _bk_loop, _build_residuals,
+                 _change_capacity, _direction_offsets, _mark, _maxflow, _process_orphan,
+                 _push_trivial_paths, _ring_pop, _ring_push, _write_mask)
 
-__all__ = ["new_scratch", "solve_keep_trees", "solve_reuse_trees"]
+__all__ = ["change_edge", "change_unary", "new_scratch", "solve_keep_trees",
+           "solve_reuse_marked", "solve_reuse_trees"]
 
 
 @njit(nogil=True, cache=True)
@@ -138,17 +139,53 @@ def solve_reuse_trees(unary0, pairwise0, unary, pairwise, out, res, tr, trees, s
     :func:`solve_keep_trees` or this function) of the energy ``(unary0, pairwise0)``: the
     new energy ``(unary, pairwise)``'s canonical keep-mask goes into ``out`` and its final
     state replaces the old one in place."""
-    tree, parent, ts, dist, clock = trees
-    in_q, active, orphans, stack, marked = scratch
-    H, W = unary.shape
+    _, _, _, stack, marked = scratch
     K = pairwise.shape[0]
-    D = 2 * K
-    off = _direction_offsets(K, W + 2)
+    off = _direction_offsets(K, unary.shape[1] + 2)
     n_todo = _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr, marked,
                                   stack, True)
+    solve_reuse_marked(unary.shape[0], unary.shape[1], K, out, res, tr, trees, scratch,
+                       n_todo)
+
+
+@njit(nogil=True, cache=True)
+def solve_reuse_marked(H, W, K, out, res, tr, trees, scratch, n_todo):
+    """Warm cut of an ``H × W`` map with ``K`` channels whose energy change the caller
+    has already applied to the final state ``res``/``tr`` (as :func:`change_unary` and
+    :func:`change_edge` do), listing the changed padded nodes in ``scratch``'s
+    ``stack[:n_todo]`` (flagged in its ``marked``); the canonical keep-mask goes into
+    ``out``."""
+    tree, parent, ts, dist, clock = trees
+    in_q, active, orphans, stack, marked = scratch
+    D = 2 * K
+    off = _direction_offsets(K, W + 2)
     time = _next_time(ts, clock)
     a_tail = _reuse_init(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans,
                          marked, stack, n_todo, time)
     clock[0] = _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack,
                         a_tail, time + 1, 0, tr.shape[0])
     _write_mask(H, W, tree, out)
+
+
+@njit(**_INLINE)
+def change_unary(tr, i, u0, u1, marked, todo, n_todo):
+    """Unary of padded node ``i`` from ``u0`` to ``u1`` in a final state (Kohli–Torr: the
+    terminal residual moves by the difference); returns the new ``todo`` length."""
+    if u1 == u0:
+        return n_todo
+    tr[i] += u1 - u0
+    return _mark(i, marked, todo, n_todo)
+
+
+@njit(**_INLINE)
+def change_edge(res, tr, D, K, off, i, k, w0, w1, marked, todo, n_todo):
+    """Weight of the channel-``k`` edge from padded node ``i`` from ``w0`` to ``w1`` in a
+    final state: flow above the new capacity is handed back to the two terminal residuals
+    (as :func:`~ersm.solvers.kernels.bk._apply_energy_change`); returns the new ``todo``
+    length."""
+    if w1 == w0:
+        return n_todo
+    j = i + off[k]
+    _change_capacity(res, tr, i, j, i * D + k, j * D + k + K, w1, w1 - w0)
+    n_todo = _mark(i, marked, todo, n_todo)
+    return _mark(j, marked, todo, n_todo)

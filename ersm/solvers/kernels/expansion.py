@@ -60,11 +60,15 @@ import numpy as np
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import run_batch
 
-from .bk import _solve_map, grid_state_sizes
-from .bk_reuse import new_scratch, solve_keep_trees, solve_reuse_trees
+from .bk import _direction_offsets, _solve_map, grid_state_sizes
+from .bk_reuse import (change_edge, change_unary, new_scratch, solve_keep_trees,
+                       solve_reuse_marked, solve_reuse_trees)
 from .edge_span import edge_span
 
 __all__ = ["ADAPTIVE", "CYCLIC", "expansion_batch"]
+
+_REFRESH_SHARE = 8
+"""A move energy is updated around the changed tokens when at most ``H·W / 8`` changed."""
 
 CYCLIC = 0
 """Schedule: labels ``0 … L−1`` in turn until ``L`` in a row fail; first pass takes ties."""
@@ -119,6 +123,90 @@ def _build_move(costs, pairwise, labels, alpha, theta, w):
                     w[k, y, x] = half
                     theta[y, x] -= half
                     theta[y + dy, x + dx] -= half
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _move_theta(costs, pairwise, labels, alpha, y, x):
+    """``θ`` of token ``(y, x)`` in the α-move, with the operations of
+    :func:`_build_move` in its order (per channel the edge ending at the token comes
+    before the one starting there), so both give the same float64."""
+    H, W = labels.shape
+    li = labels[y, x]
+    t = costs[y, x, alpha] - costs[y, x, li]
+    for k in range(pairwise.shape[0]):
+        dy, dx, _, _ = edge_span(k, W)
+        yp, xp = y - dy, x - dx
+        if yp >= 0 and 0 <= xp < W:  # edge (yp, xp) -> (y, x)
+            lp = labels[yp, xp]
+            if lp != li:
+                if lp == alpha:
+                    t -= pairwise[k, yp, xp]
+                elif li != alpha:
+                    t -= 0.5 * pairwise[k, yp, xp]
+        yn, xn = y + dy, x + dx
+        if yn < H and 0 <= xn < W:  # edge (y, x) -> (yn, xn)
+            ln = labels[yn, xn]
+            if ln != li and li != alpha:
+                if ln == alpha:
+                    t -= pairwise[k, y, x]
+                else:
+                    t -= 0.5 * pairwise[k, y, x]
+    return t
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _move_weight(pairwise, labels, alpha, k, y, x, yn, xn):
+    """``c`` of the in-grid channel-``k`` edge ``(y, x) -> (yn, xn)`` in the α-move."""
+    li = labels[y, x]
+    lj = labels[yn, xn]
+    if li == lj:
+        return pairwise[k, y, x] if li != alpha else 0.0
+    if li == alpha or lj == alpha:
+        return 0.0
+    return 0.5 * pairwise[k, y, x]
+
+
+@njit(nogil=True, cache=True)
+def _refresh_move(costs, pairwise, labels, alpha, theta, w, log, start, stop, res, tr,
+                  scratch):
+    """Bring ``α``'s last move energy ``(theta, w)`` and its final residual state
+    ``(res, tr)`` up to date after the tokens ``log[start:stop]`` (flat indices) changed
+    label: only their own and their neighbours' ``θ`` and their edges can change. The
+    changed padded nodes are listed for :func:`.bk_reuse.solve_reuse_marked`; returns
+    how many."""
+    H, W = labels.shape
+    K = pairwise.shape[0]
+    D = 2 * K
+    Wp = W + 2
+    off = _direction_offsets(K, Wp)
+    _, _, _, todo, marked = scratch
+    n_todo = 0
+    for t in range(start, stop):
+        y = log[t] // W
+        x = log[t] - y * W
+        for k in range(-1, 2 * K):  # the token itself, then its 2K neighbours
+            yy, xx = y, x
+            if k >= 0:
+                dy, dx, _, _ = edge_span(k % K, W)
+                yy, xx = (y + dy, x + dx) if k < K else (y - dy, x - dx)
+                if yy < 0 or yy >= H or xx < 0 or xx >= W:
+                    continue
+            new = _move_theta(costs, pairwise, labels, alpha, yy, xx)
+            n_todo = change_unary(tr, (yy + 1) * Wp + xx + 1, theta[yy, xx], new, marked,
+                                  todo, n_todo)
+            theta[yy, xx] = new
+        for k in range(K):
+            dy, dx, _, _ = edge_span(k, W)
+            for side in range(2):  # the edge starting at the token, then the one ending there
+                ys, xs = (y, x) if side == 0 else (y - dy, x - dx)
+                yn, xn = ys + dy, xs + dx
+                if ys < 0 or yn >= H or xs < 0 or xs >= W or xn < 0 or xn >= W:
+                    continue
+                new = _move_weight(pairwise, labels, alpha, k, ys, xs, yn, xn)
+                n_todo = change_edge(res, tr, D, K, off, (ys + 1) * Wp + xs + 1, k,
+                                     w[k, ys, xs], new, marked, todo, n_todo)
+                w[k, ys, xs] = new
+    return n_todo
 
 
 @njit(nogil=True, cache=True)
@@ -181,10 +269,12 @@ def _move_delta(costs, pairwise, labels, alpha, prop, changed, order, n_changed)
 
 
 @njit(nogil=True, cache=True)
-def _take_cut(costs, pairwise, labels, alpha, prop, cut, changed, order, counts, allow_tie):
+def _take_cut(costs, pairwise, labels, alpha, prop, cut, work, allow_tie):
     """Apply the move whose cut is ``cut`` (keep = switch to ``α``, or to ``prop`` when
     ``alpha < 0``) when it lowers the energy (or keeps it, with ``allow_tie``); returns
-    ``(energy change, accepted)``. ``counts[l]`` (tokens labelled ``l``) is kept up to date."""
+    ``(energy change, accepted)``. ``counts[l]`` (tokens labelled ``l``) is kept up to date
+    and the switched tokens are appended to the change log (:func:`_new_work`)."""
+    _, changed, order, counts, log, seen = work
     H, W = labels.shape
     n_changed = 0
     for y in range(H):
@@ -199,6 +289,10 @@ def _take_cut(costs, pairwise, labels, alpha, prop, cut, changed, order, counts,
         return 0.0, False
     delta = _move_delta(costs, pairwise, labels, alpha, prop, changed, order, n_changed)
     if delta < 0.0 or (allow_tie and delta == 0.0):
+        n_log = seen[-1]
+        if n_log + n_changed > log.shape[0]:  # full: start a new log, every label rebuilds
+            seen[:] = -1
+            n_log = 0
         for t in range(n_changed):
             y = order[t] // W
             x = order[t] - y * W
@@ -206,6 +300,8 @@ def _take_cut(costs, pairwise, labels, alpha, prop, cut, changed, order, counts,
             counts[labels[y, x]] -= 1
             counts[new] += 1
             labels[y, x] = new
+            log[n_log + t] = order[t]
+        seen[-1] = n_log + n_changed
         return delta, True
     return 0.0, False
 
@@ -215,31 +311,57 @@ def _visit(costs, pairwise, labels, alpha, work, slots, recycle, allow_tie):
     """One α-move from ``labels``, applied in place when it lowers the energy (or keeps
     it, with ``allow_tie``); returns ``(energy change, accepted)``.
 
-    The move energy is built straight into a buffer: with ``recycle`` the spare one,
-    which then becomes ``α``'s (its previous buffer, the energy the warm start needs,
-    becomes the spare), so no energy is copied."""
-    cut, changed, order, counts = work
+    With ``recycle`` the move warm-starts from ``α``'s last flow and search trees. When
+    few tokens changed label since ``α``'s last move (the change log of :func:`_new_work`)
+    its move energy and residual state are updated around them (:func:`_refresh_move`);
+    otherwise the move energy is built straight into the spare buffer, which then becomes
+    ``α``'s (its previous buffer, the energy the warm start compares with, becomes the
+    spare), so no energy is copied."""
+    cut, _, _, _, log, seen = work
     theta_b, w_b, res_s, tr_s, slot_of, tree_s, parent_s, ts_s, dist_s, clock_s, scratch = slots
-    b = slot_of[-1] if recycle else 0
-    theta = theta_b[b]
-    w = w_b[b]
-    _build_move(costs, pairwise, labels, alpha, theta, w)
+    H, W = labels.shape
     a = alpha if recycle else 0
     trees = (tree_s[a], parent_s[a], ts_s[a], dist_s[a], clock_s[a])
-    if not recycle:
-        _solve_map(theta, w, cut)
-    elif slot_of[alpha] >= 0:
-        old = slot_of[alpha]
-        solve_reuse_trees(theta_b[old], w_b[old], theta, w, cut, res_s[alpha], tr_s[alpha],
-                          trees, scratch)
-        slot_of[alpha] = b
-        slot_of[-1] = old
-    else:  # buffer alpha was nobody's: it is the new spare (see _new_slots)
-        solve_keep_trees(theta, w, cut, res_s[alpha], tr_s[alpha], trees, scratch)
-        slot_of[alpha] = b
-        slot_of[-1] = alpha
-    return _take_cut(costs, pairwise, labels, alpha, labels, cut, changed, order, counts,
-                     allow_tie)
+    old = slot_of[alpha]
+    since = seen[alpha]
+    if recycle and old >= 0 and since >= 0 and seen[-1] - since <= H * W // _REFRESH_SHARE:
+        n_todo = _refresh_move(costs, pairwise, labels, alpha, theta_b[old], w_b[old], log,
+                               since, seen[-1], res_s[alpha], tr_s[alpha], scratch)
+        solve_reuse_marked(H, W, pairwise.shape[0], cut, res_s[alpha], tr_s[alpha], trees,
+                           scratch, n_todo)
+    else:
+        b = slot_of[-1] if recycle else 0
+        theta = theta_b[b]
+        w = w_b[b]
+        _build_move(costs, pairwise, labels, alpha, theta, w)
+        if not recycle:
+            _solve_map(theta, w, cut)
+        elif old >= 0:
+            solve_reuse_trees(theta_b[old], w_b[old], theta, w, cut, res_s[alpha],
+                              tr_s[alpha], trees, scratch)
+            slot_of[alpha] = b
+            slot_of[-1] = old
+        else:  # buffer alpha was nobody's: it is the new spare (see _new_slots)
+            solve_keep_trees(theta, w, cut, res_s[alpha], tr_s[alpha], trees, scratch)
+            slot_of[alpha] = b
+            slot_of[-1] = alpha
+    if recycle:
+        seen[alpha] = seen[-1]  # α's move energy is that of the labels up to here
+    return _take_cut(costs, pairwise, labels, alpha, labels, cut, work, allow_tie)
+
+
+@njit(nogil=True, cache=True)
+def _new_work(H, W, counts):
+    """Per-labelling scratch ``(cut, changed, order, counts, log, seen)``: masks and
+    token lists of a move, the label counts, the change log (flat indices of the tokens
+    switched by accepted moves, ``2·H·W`` long) and ``seen`` ``(L + 1,)``: the log length
+    when each label's move energy was last brought up to date (``-1``: unknown, rebuild),
+    ``seen[L]`` the log's length."""
+    seen = np.full(counts.shape[0] + 1, -1, dtype=np.int64)
+    seen[-1] = 0
+    return (np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.bool_),
+            np.empty(H * W, dtype=np.int64), counts, np.empty(2 * H * W, dtype=np.int64),
+            seen)
 
 
 @njit(nogil=True, cache=True)
@@ -339,6 +461,9 @@ def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, sl
     visits, the first ``tie_visits`` visits also taking zero-change moves (canonical cut
     tie-breaking). Adds visits and moves to ``stats[1:3]``; returns
     ``(energy change, converged)``."""
+    seen = work[5]  # the label buffers may hold moves of another labelling: rebuild first
+    seen[:] = -1
+    seen[-1] = 0
     if schedule == ADAPTIVE:
         return _converge_adaptive(costs, pairwise, labels, reverse, max_visits, work, slots,
                                   recycle, stats)
@@ -381,8 +506,7 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
     for lab in range(L):
         costs[:, :, lab] = unary[lab]
     counts = _label_counts(labels, L)
-    work = (np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.bool_),
-            np.empty(H * W, dtype=np.int64), counts)
+    work = _new_work(H, W, counts)
     slots = _new_slots(L, H, W, K, n_res, n_tr, recycle)
     max_visits = max_cycles * L
     polish = polish and L > 2  # L <= 2: the forward run is already the exact minimum
@@ -390,8 +514,8 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
     _, converged = _converge(costs, pairwise, labels, False, L, max_visits, work, slots,
                              recycle, stats, schedule)
     if polish:  # the proposal: the same start, labels in reverse order (warm from here)
-        _converge(costs, pairwise, prop, True, L, max_visits, (work[0], work[1], work[2],
-                  _label_counts(prop, L)), slots, recycle, stats, schedule)
+        _converge(costs, pairwise, prop, True, L, max_visits,
+                  _new_work(H, W, _label_counts(prop, L)), slots, recycle, stats, schedule)
     rounds = 0
     while polish and converged and rounds < max_cycles:
         rounds += 1
@@ -399,8 +523,7 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
         b = slots[4][-1] if recycle else 0  # the spare buffer is free scratch
         _build_fusion(costs, pairwise, labels, prop, theta_b[b], w_b[b])
         _solve_map(theta_b[b], w_b[b], work[0])
-        _, accepted = _take_cut(costs, pairwise, labels, -1, prop, work[0], work[1], work[2],
-                                counts, False)
+        _, accepted = _take_cut(costs, pairwise, labels, -1, prop, work[0], work, False)
         if not accepted:
             break
         stats[2] += 1

@@ -249,23 +249,23 @@ def test_within_twice_the_brute_force_optimum(seed, labels, height, width, conne
        schedule=st.sampled_from(["adaptive", "cyclic"]))
 def test_two_labels_reproduce_the_binary_cut(seed, height, width, connectivity, polish,
                                              schedule):
-    """L = 2 from label 0: the exact minimum; "cyclic" takes the first move's tie too, so
-    its labels are the canonical cut's ("adaptive", as GCO, only strict decreases)."""
+    """L = 2 from label 0: the canonical binary cut (both schedules take the first move's
+    tie, GCO would not)."""
     grid = random_grid_energy(2, height, width, connectivity, seed=seed % 1000,
                                            dyadic=bool(seed % 2))
     potts = ersm.PottsEnergy.from_grid(grid)
     cut = ersm.solve(grid, backend="graphcut")
     result = ersm.solve(potts, backend="expansion", polish=polish, schedule=schedule)
-    if schedule == "cyclic":
-        np.testing.assert_array_equal(result.labels, cut.mask.astype(np.int64))
+    np.testing.assert_array_equal(result.labels, cut.mask.astype(np.int64))
     np.testing.assert_allclose(result.energy, cut.energy, rtol=1e-12, atol=1e-12)
 
 
-def test_two_labels_tie_adaptive_keeps_the_start_cyclic_takes_the_canonical_cut():
+def test_two_labels_tie_takes_the_canonical_cut():
     grid = ersm.GridEnergy(np.zeros((1, 3, 3)), np.ones((1, 2, 3, 3)), 4)  # every mask ties
     potts = ersm.PottsEnergy.from_grid(grid)
-    assert (ersm.solve(potts).labels == 0).all()
-    assert (ersm.solve(potts, schedule="cyclic").labels == 1).all()
+    assert ersm.solve(grid).mask.all()
+    for schedule in ("adaptive", "cyclic"):
+        assert (ersm.solve(potts, schedule=schedule).labels == 1).all()
 
 
 @settings(max_examples=30, deadline=None)
@@ -341,10 +341,10 @@ def test_cyclic_energy_not_above_gco_on_integer_energies():
 
 
 def tie_heavy_potts(seed: int) -> ersm.PottsEnergy:
-    """One map of 2–6 labels, 1–11 × 1–11 tokens, 4/8-conn: integer, dyadic or tiny
+    """One map of 3–6 labels, 1–11 × 1–11 tokens, 4/8-conn: integer, dyadic or tiny
     integer terms (the last full of tied moves)."""
     rng = np.random.default_rng(seed)
-    n_labels, h, w = int(rng.integers(2, 7)), int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    n_labels, h, w = int(rng.integers(3, 7)), int(rng.integers(1, 12)), int(rng.integers(1, 12))
     connectivity = int(rng.choice([4, 8]))
     shape_u, shape_w = (1, n_labels, h, w), (1, 2 if connectivity == 4 else 4, h, w)
     if seed % 3 == 0:
@@ -397,8 +397,8 @@ def test_adaptive_schedule_follows_gcos_moves(seed):
 
 @needs_gco
 def test_adaptive_schedule_reaches_gcos_labels_and_fusion_never_above():
-    """On exact (integer / dyadic) energies the default schedule gives GCO's labels, so
-    the fusion polish is never above GCO."""
+    """On exact (integer / dyadic) energies of L ≥ 3 labels the default schedule gives
+    GCO's labels, so the fusion polish is never above GCO."""
     for seed in range(120):
         energy = tie_heavy_potts(seed)
         with warnings.catch_warnings():

@@ -96,7 +96,8 @@ def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
             gco in bench/RESULTS.md, issue 16 round 2).
         schedule: the order of the label visits. "adaptive" (default): GCO's adaptive
             cycles, only strict decreases; from the "zeros" start on exact (e.g. dyadic)
-            energies the same moves and labels as ``backend="gco"``. "cyclic": labels
+            energies the same moves and labels as ``backend="gco"`` (for L = 2 the
+            first move also takes a tie: the canonical binary cut). "cyclic": labels
             0 … L−1 in turn until L in a row fail, ties taken in the first pass.
 
     Returns:

@@ -32,6 +32,8 @@ that cannot change anything (all tokens already ``α``) is skipped. Two schedule
   failed hands back to the unvisited rest of its parent. With the same start (label 0
   everywhere), the same moves (GCO also takes the largest α-set) and exact arithmetic
   (e.g. dyadic energies) this visits the labels as GCO does and reaches GCO's labels.
+  One exception: with ``L = 2`` the first move also takes a tie, so that the result is
+  the canonical binary cut (GCO keeps label 0 there; the energy is the same).
 * **cyclic** (:data:`CYCLIC`): labels ``0, 1, …, L − 1, 0, …`` until ``L`` consecutive
   ones give no improvement; in the first pass a zero-change move is also taken (the
   canonical cut's tie-breaking), after it only decreases, so the iteration cannot cycle.
@@ -393,15 +395,16 @@ def _label_counts(labels, L):
     return counts
 
 @njit(nogil=True, cache=True)
-def _converge_adaptive(costs, pairwise, labels, reverse, max_visits, work, slots, recycle,
-                       stats):
+def _converge_adaptive(costs, pairwise, labels, reverse, binary_tie, max_visits, work, slots,
+                       recycle, stats):
     """α-moves from ``labels`` (in place) in GCO's adaptive cycles (module docstring):
     labels in turn (``0 … L−1``, or ``L−1 … 0`` with ``reverse``); a label whose move
     fails leaves the current queue; a queue that shrank below half of its parent's is
     swept again on its own, a queue where every move failed hands back to the unvisited
-    rest of its parent. Only strict decreases are taken. Ends when every label failed
-    since the last change (converged) or after ``max_visits`` visits. Adds visits and
-    moves to ``stats[1:3]``; returns ``(energy change, converged)``."""
+    rest of its parent. Only strict decreases are taken, except in the first move when
+    ``L = 2`` and ``binary_tie`` (it is then the canonical binary cut). Ends when every
+    label failed since the last change (converged) or after ``max_visits`` visits. Adds
+    visits and moves to ``stats[1:3]``; returns ``(energy change, converged)``."""
     L = costs.shape[2]
     H, W = labels.shape
     counts = work[3]
@@ -427,7 +430,7 @@ def _converge_adaptive(costs, pairwise, labels, reverse, max_visits, work, slots
                     break
                 visits += 1
                 delta, accepted = _visit(costs, pairwise, labels, alpha, work, slots,
-                                         recycle, False)
+                                         recycle, binary_tie and L == 2 and visits == 1)
                 e += delta
                 stats[2] += accepted
             if accepted:
@@ -465,8 +468,8 @@ def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, sl
     seen[:] = -1
     seen[-1] = 0
     if schedule == ADAPTIVE:
-        return _converge_adaptive(costs, pairwise, labels, reverse, max_visits, work, slots,
-                                  recycle, stats)
+        return _converge_adaptive(costs, pairwise, labels, reverse, tie_visits > 0,
+                                  max_visits, work, slots, recycle, stats)
     L = costs.shape[2]
     H, W = labels.shape
     counts = work[3]

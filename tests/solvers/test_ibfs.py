@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_bk_kernel import brute_force_min, canonical_oracle, energy
 
-from ersm.solvers.kernels.bk import grid_mincut_batch
+from ersm.solvers.kernels.bk import _strip_count, grid_mincut_batch
 from ersm.solvers.kernels.ibfs import ibfs_mincut_batch
 
 
@@ -83,6 +83,18 @@ def test_image_like_energy_equals_bk(K):
     pairwise = np.rint(np.exp(-grad**2) * 64) / 64
     np.testing.assert_array_equal(ibfs_mincut_batch(unary[None], pairwise[None]),
                                   grid_mincut_batch(unary[None], pairwise[None]))
+
+
+@pytest.mark.parametrize("K", [2, 4])
+@pytest.mark.parametrize("shape", [(130, 520), (256, 257)])
+def test_strips_equal_bk(K, shape):
+    """Maps of >= 2**16 tokens: IBFS per strip (2 / 4 strips), then bk's join."""
+    assert _strip_count(*shape) > 1
+    rng = np.random.default_rng(shape[0] + K)
+    unary = rng.integers(-6, 7, size=(1,) + shape).astype(np.float64)
+    pairwise = rng.integers(0, 5, size=(1, K) + shape).astype(np.float64)
+    np.testing.assert_array_equal(ibfs_mincut_batch(unary, pairwise),
+                                  grid_mincut_batch(unary, pairwise))
 
 
 def test_inputs_unchanged_and_empty_batch():

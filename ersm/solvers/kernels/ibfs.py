@@ -3,9 +3,11 @@
 Issue 15 prototype, not wired into a backend: the algorithm of Goldberg, Hed, Kaplan,
 Tarjan and Werneck ("Maximum flows by incremental breadth-first search", ESA 2011),
 specialised to the padded grid layout of :mod:`ersm.solvers.kernels.bk` (same residual
-arrays, signed terminal residual ``tr``, trivial-path sweep and augmentation). One map is
-solved in one piece. Measured against BK in bench/RESULTS.md ("Round 3 (helper): IBFS"):
-about as fast overall (faster on the hard 8-connected pictures, slower on easy ones).
+arrays, signed terminal residual ``tr``, trivial-path sweep and augmentation). Maps of at
+least ``bk.STRIP_MIN_TOKENS`` tokens are solved in bk's strips, IBFS on each, then bk's
+join (see :func:`_solve_map`). Measured against BK in bench/RESULTS.md ("Round 3
+(helper): IBFS"): about 1.1x less CPU (median over the real pictures), not enough to
+replace it.
 
 Like BK it grows a source tree S and a sink tree T, but each is a *BFS tree*: every node
 carries its level ``dist`` (1 for terminal roots), a tree arc joins levels ``l - 1`` and
@@ -25,7 +27,7 @@ children become orphans. No walk to the root is ever needed.
 Canonical mask: every S node below the frontier has been scanned, and a scanned node's
 residual out-neighbours stay in S (a node with a residual in-arc from a level ``< F`` node
 is relabelled, never freed; augmentation adds residual only on reversed tree arcs and on
-T -> S arcs). The loop ends when a pass on S adds no node: S is then closed under residual
+T -> S arcs). The loop ends when S's frontier is empty: S is then closed under residual
 arcs, holds every ``tr > 0`` node and equals the set reachable from the source, so
 ``mask = not in S`` is BK's canonical cut (float arithmetic of the augmentations is the
 same exact ``r - delta`` scheme, see bk's module docstring). Levels never exceed the
@@ -33,8 +35,9 @@ number of grid nodes (a level-``L`` node heads a tree path of ``L`` distinct nod
 its adoption phase ends), so the level buckets and lists of length ``n`` suffice.
 
 Memory per token: bk's ``res``/``tr``, plus ``tree``/``parent``/``cur`` (1 B each),
-``dist``/``listed`` (4 B each), four level lists, orphan links and buckets, the path
-record (4 B each): 79 B 4-conn / 111 B 8-conn, about 23 B more than BK (56 / 88 B).
+``dist``/``listed`` (4 B each), four level lists, orphan links and the path record (4 B
+each), level buckets (4 B per token of one strip at a time): about 76-79 B 4-conn /
+108-111 B 8-conn, some 20 B more than BK (56 / 88 B); the join reuses these arrays.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ import numpy as np
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import run_batch
 from ersm.solvers.kernels.bk import (_FREE, _INLINE, _NO_NRT, _NO_PARENT, _ORPHAN, _SINK,
-                                     _SOURCE, _TERMINAL, _augment, _build_residuals,
-                                     _direction_offsets, _push_trivial_paths, _write_mask)
+                                     _SOURCE, _TERMINAL, _augment, _build_rows,
+                                     _direction_offsets, _join_strips, _push_trivial_range,
+                                     _strip_count, _strip_rows, _write_mask)
 
 __all__ = ["ibfs_mincut_batch"]
 
@@ -67,8 +71,8 @@ def _list_push(v, row, code, listed, lists, st):
 
 @njit(**_INLINE)
 def _join(w, label, pd, level, row, code, tree, parent, dist, cur, listed, lists, st):
-    """Free node ``w`` joins tree ``label`` at ``level`` under the arc ``pd``; listed in
-    ``row`` (the next level list)."""
+    """Free node ``w`` joins tree ``label`` at ``level`` under the arc (or terminal) ``pd``;
+    listed in level list ``row`` under ``code``."""
     tree[w] = label
     parent[w] = pd
     dist[w] = level
@@ -150,120 +154,160 @@ def _adopt_all(lo, hi, D, off, res, tree, parent, dist, cur, listed, lists, st, 
         L += 1
 
 
+@njit(**_INLINE)
+def _pass(label, t, D, off, res, tr, tree, parent, dist, cur, listed, lists, st, bhead, onext,
+          stack):
+    """One growth pass of tree ``label`` (``t``: 0 for S, 1 for T) over its frontier level;
+    returns the size of the next level's list. Called with constant ``label``/``t`` so
+    that each tree gets its own compiled loop."""
+    half = D // 2
+    sel = st[3 + t]
+    crow = 2 * t + sel
+    nrow = 2 * t + 1 - sel
+    st[2] = label
+    st[5 + nrow] = 0
+    F = st[t]
+    code = 2 * (F + 1) + t
+    idx = 0
+    while idx < st[5 + crow]:
+        v = lists[crow, idx]
+        idx += 1
+        if tree[v] != label or dist[v] != F:
+            continue
+        d = 0
+        while d < D:
+            w = v + off[d]
+            tw = tree[w]
+            if label == _SOURCE:
+                if tw == _SOURCE or res[v * D + d] <= 0.0:
+                    d += 1
+                    continue
+                if tw == _FREE:
+                    _join(w, _SOURCE, d ^ half, F + 1, nrow, code, tree, parent, dist, cur,
+                          listed, lists, st)
+                    d += 1
+                    continue
+                s_node = v
+                s_dir = d
+            else:
+                rd = d ^ half
+                if tw == _SINK or res[w * D + rd] <= 0.0:
+                    d += 1
+                    continue
+                if tw == _FREE:
+                    _join(w, _SINK, rd, F + 1, nrow, code, tree, parent, dist, cur, listed,
+                          lists, st)
+                    d += 1
+                    continue
+                s_node = w
+                s_dir = rd
+            top = _augment(s_node, s_dir, D, off, res, tr, parent, stack)
+            lo = _BIG
+            hi = 0
+            for idx2 in range(top):
+                k = stack[idx2]
+                lk = dist[k]
+                onext[k] = bhead[lk]
+                bhead[lk] = k
+                if lk < lo:
+                    lo = lk
+                if lk > hi:
+                    hi = lk
+            if top > 0:
+                _adopt_all(lo, hi, D, off, res, tree, parent, dist, cur, listed, lists, st,
+                           bhead, onext)
+            if tree[v] != label or dist[v] != F:
+                break
+    st[2] = 0
+    st[t] = F + 1
+    st[3 + t] = 1 - sel
+    return st[5 + nrow]
+
+
 @njit(**_NO_NRT)
-def _ibfs_loop(D, off, res, tr, tree, parent, dist, cur, listed, lists, st, bhead, onext, stack):
-    """IBFS passes until a pass on S adds no node (S is then the reachable set).
+def _ibfs_loop(D, off, res, tr, tree, parent, dist, cur, listed, lists, st, bhead, onext, stack,
+               both):
+    """IBFS passes until S's frontier is empty (S is then the reachable set), and with
+    ``both`` until T's is empty too (T is then every node that reaches the sink).
 
     ``st``: ``[F_s, F_t, growing tree label or 0, S row select, T row select, counts of
-    the four level lists]``; the lists hold the terminal roots on entry; ``bhead`` is
-    all -1 (empty orphan buckets)."""
-    half = D // 2
+    the four level lists, last pass was T]``; the lists hold the terminal roots on entry;
+    ``bhead`` is all -1 (empty orphan buckets)."""
     while True:
         ns = st[5 + st[3]]
         nt = st[7 + st[4]]
+        if ns == 0 and (nt == 0 or not both):
+            return
         st[9] = 1 - st[9]  # alternate, while both frontiers are non-empty
         if nt > 0 and (st[9] == 1 or ns == 0):
-            label = _SINK
-            t = 1
+            _pass(_SINK, 1, D, off, res, tr, tree, parent, dist, cur, listed, lists, st, bhead,
+                  onext, stack)
         else:
-            label = _SOURCE
-            t = 0
-        sel = st[3 + t]
-        crow = 2 * t + sel
-        nrow = 2 * t + 1 - sel
-        st[2] = label
-        st[5 + nrow] = 0
-        F = st[t]
-        code = 2 * (F + 1) + t
-        idx = 0
-        while idx < st[5 + crow]:
-            v = lists[crow, idx]
-            idx += 1
-            if tree[v] != label or dist[v] != F:
-                continue
-            d = 0
-            while d < D:
-                w = v + off[d]
-                tw = tree[w]
-                if label == _SOURCE:
-                    if tw == _SOURCE or res[v * D + d] <= 0.0:
-                        d += 1
-                        continue
-                    if tw == _FREE:
-                        _join(w, _SOURCE, d ^ half, F + 1, nrow, code, tree, parent, dist, cur,
-                              listed, lists, st)
-                        d += 1
-                        continue
-                    s_node = v
-                    s_dir = d
-                else:
-                    rd = d ^ half
-                    if tw == _SINK or res[w * D + rd] <= 0.0:
-                        d += 1
-                        continue
-                    if tw == _FREE:
-                        _join(w, _SINK, rd, F + 1, nrow, code, tree, parent, dist, cur, listed,
-                              lists, st)
-                        d += 1
-                        continue
-                    s_node = w
-                    s_dir = rd
-                top = _augment(s_node, s_dir, D, off, res, tr, parent, stack)
-                lo = _BIG
-                hi = 0
-                for idx2 in range(top):
-                    k = stack[idx2]
-                    lk = dist[k]
-                    onext[k] = bhead[lk]
-                    bhead[lk] = k
-                    if lk < lo:
-                        lo = lk
-                    if lk > hi:
-                        hi = lk
-                if top > 0:
-                    _adopt_all(lo, hi, D, off, res, tree, parent, dist, cur, listed, lists, st,
-                               bhead, onext)
-                if tree[v] != label or dist[v] != F:
-                    break
-        st[2] = 0
-        st[t] = F + 1
-        st[3 + t] = 1 - sel
-        if t == 0 and st[5 + nrow] == 0:
-            return
+            _pass(_SOURCE, 0, D, off, res, tr, tree, parent, dist, cur, listed, lists, st,
+                  bhead, onext, stack)
+
+
+@njit(nogil=True, cache=True)
+def _ibfs_range(D, off, res, tr, tree, parent, dist, cur, listed, lists, onext, stack, lo, hi,
+                both):
+    """IBFS on the nodes ``lo <= i < hi`` (a whole map, or a strip whose seam arcs are
+    zero): every ``tr != 0`` node there becomes a level-1 root, then :func:`_ibfs_loop`.
+    ``lists`` is ``(4, >= hi - lo)`` scratch."""
+    st = np.zeros(10, dtype=np.int64)
+    st[0] = 1
+    st[1] = 1
+    for i in range(lo, hi):
+        if tr[i] > 0.0:
+            _join(i, _SOURCE, _TERMINAL, 1, 0, 2, tree, parent, dist, cur, listed, lists, st)
+        elif tr[i] < 0.0:
+            _join(i, _SINK, _TERMINAL, 1, 2, 3, tree, parent, dist, cur, listed, lists, st)
+    _ibfs_loop(D, off, res, tr, tree, parent, dist, cur, listed, lists, st,
+               np.full(hi - lo + 3, -1, dtype=np.int32), onext, stack, both)
 
 
 @njit(nogil=True, cache=True)
 def _solve_map(unary, pairwise, out):
-    """Exact min cut of one ``(H, W)`` map by IBFS; the canonical keep-mask into ``out``."""
+    """Exact min cut of one ``(H, W)`` map; the canonical keep-mask into ``out``.
+
+    Maps of at least ``bk.STRIP_MIN_TOKENS`` tokens are cut into bk's strips (seam arcs
+    zero): IBFS runs on each strip until *both* its trees are closed, so every tree node
+    away from the seams satisfies BK's invariant (a passive node's residual arcs stay in
+    its tree); bk's join then restores the seam arcs and continues BK from these trees
+    with the seam rows active (see bk's strips comment): the same canonical cut."""
     H, W = unary.shape
     K = pairwise.shape[0]
     D = 2 * K
-    n = (H + 2) * (W + 2)
-    off = _direction_offsets(K, W + 2)
+    Wp = W + 2
+    n = (H + 2) * Wp
+    P = _strip_count(H, W)
+    ys = _strip_rows(H, P)
+    off = _direction_offsets(K, Wp)
     res = np.zeros(n * D, dtype=np.float64)
     tr = np.zeros(n, dtype=np.float64)
-    _build_residuals(unary, pairwise, off, res, tr)
-    _push_trivial_paths(D, off, res, tr)
     tree = np.zeros(n, dtype=np.uint8)
     parent = np.full(n, _NO_PARENT, dtype=np.int8)
     dist = np.zeros(n, dtype=np.int32)
-    cur = np.zeros(n, dtype=np.int8)
+    cur = np.zeros(n, dtype=np.uint8)
     listed = np.zeros(n, dtype=np.int32)
     lists = np.empty((4, n), dtype=np.int32)
-    st = np.zeros(10, dtype=np.int64)
-    st[0] = 1
-    st[1] = 1
-    for i in range(n):
-        t = tr[i]
-        if t != 0.0:
-            tree[i] = _SOURCE if t > 0.0 else _SINK
-            parent[i] = _TERMINAL
-            dist[i] = 1
-            _list_push(i, 0 if t > 0.0 else 2, 2 if t > 0.0 else 3, listed, lists, st)
-    _ibfs_loop(D, off, res, tr, tree, parent, dist, cur, listed, lists, st,
-               np.full(n + 2, -1, dtype=np.int32), np.empty(n, dtype=np.int32),
-               np.empty(n, dtype=np.int32))
-    _write_mask(H, W, tree, out)
+    onext = np.empty(n, dtype=np.int32)
+    stack = np.empty(n, dtype=np.int32)
+    for s in range(P):
+        lo = (ys[s] + 1) * Wp
+        hi = (ys[s + 1] + 1) * Wp
+        _build_rows(unary, pairwise, off, res, tr, ys[s], ys[s + 1])
+        _push_trivial_range(D, off, res, tr, lo, hi)
+        _ibfs_range(D, off, res, tr, tree, parent, dist, cur, listed, lists[:, lo:hi], onext,
+                    stack, lo, hi, P > 1)
+    if P == 1:
+        _write_mask(H, W, tree, out)
+        return
+    # bk's join, its work arrays carved from ours: stamps (zeroed `listed`), in-queue flags
+    # (zeroed `cur`), active ring (a row of `lists`), orphan ring (`onext`).
+    listed[:] = 0
+    cur[:] = 0
+    _join_strips(unary, pairwise, ys, out, off, res, tr, tree, parent, listed, dist, cur,
+                 lists[0], onext, stack, np.zeros(P, dtype=np.int64))
 
 
 @njit(nogil=True, cache=True)

@@ -94,11 +94,11 @@ def run_expansion(unary: np.ndarray, pairwise: np.ndarray, init: Any = "zeros",
             a majorised fusion move) and expand again, until neither improves. About
             twice the time; the energy is never higher than without (measured against
             gco in bench/RESULTS.md, issue 16 round 2).
-        schedule: the order of the label visits. "adaptive" (default): GCO's adaptive
-            cycles, only strict decreases; from the "zeros" start on exact (e.g. dyadic)
-            energies the same moves and labels as ``backend="gco"`` (for L = 2 the
-            first move also takes a tie: the canonical binary cut). "cyclic": labels
-            0 … L−1 in turn until L in a row fail, ties taken in the first pass.
+        schedule: "adaptive" (gco's adaptive cycles with strict decreases: from the
+            "zeros" start on exact energies, such as dyadic ones, the same moves and
+            labels as ``backend="gco"``; for L = 2 the first move also takes a tie,
+            which gives the canonical binary cut) or "cyclic" (labels 0 … L−1 in turn
+            until L in a row fail, ties taken in the first pass).
 
     Returns:
         dict with ``labels`` ``(B, H, W)`` int64, ``cycles`` ``(B,)`` float64 (label

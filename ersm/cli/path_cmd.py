@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
-from .errors import one_line
-from .file_jobs import add_file_job_arguments, add_inputs_and_out, print_file_error
+from .file_jobs import add_file_job_arguments, add_inputs_and_out, run_file_job
 
 HELP = """Solve the exact keep-cost path of energy files (.npz/.pt with 'unary', 'pairwise',
 optional 'connectivity', 'constant'): for every λ, thresholds >= λ is the canonical
@@ -36,12 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.path_files import path_files
 
     scheduler = LOCAL if args.dask else args.scheduler
-    try:
-        report = path_files(args.inputs, args.out, lam_min=args.lam_min, lam_max=args.lam_max,
-                            workers=args.workers, scheduler=scheduler, progress=not args.quiet,
-                            overwrite=args.overwrite, on_error=print_file_error)
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"ersm path: error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0 if report.ok else 1
+    return run_file_job("path", lambda on_error: path_files(
+        args.inputs, args.out, lam_min=args.lam_min, lam_max=args.lam_max,
+        workers=args.workers, scheduler=scheduler, progress=not args.quiet,
+        overwrite=args.overwrite, on_error=on_error))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .errors import one_line
-from .file_jobs import add_file_job_arguments, add_inputs_and_out, print_file_error
+from .file_jobs import add_file_job_arguments, add_inputs_and_out, run_file_job
 from ..solvers.defaults import DEFAULT_EXACT, DEFAULT_POTTS
 
 HELP = """Solve energy files (.npz/.pt with 'unary', 'pairwise', optional 'connectivity',
@@ -40,14 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.solve_files import solve_files
 
     scheduler = LOCAL if args.dask else args.scheduler
-    try:
-        options = parse_options(args.options, args.backend)
-        report = solve_files(args.inputs, args.out, backend=args.backend, options=options,
-                             workers=args.workers,
-                             scheduler=scheduler, progress=not args.quiet,
-                             overwrite=args.overwrite, on_error=print_file_error)
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"ersm solve: error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0 if report.ok else 1
+    return run_file_job("solve", lambda on_error: solve_files(
+        args.inputs, args.out, backend=args.backend,
+        options=parse_options(args.options, args.backend), workers=args.workers,
+        scheduler=scheduler, progress=not args.quiet, overwrite=args.overwrite,
+        on_error=on_error))

@@ -100,13 +100,13 @@ def test_option_is_listed_with_its_default():
 
 @pytest.mark.skipif(not importable("gco"), reason="gco-wrapper not installed")
 def test_polished_energy_not_above_gco_on_integer_energies():
-    """Random integer Potts energies (6 labels, 16 × 16): polished, ours is lower than
-    GCO's far more often than higher, and lower in total."""
+    """Random integer Potts energies (6 labels, 16 × 16): polished, ours is never above
+    GCO's (the plain run is GCO's own labels, fusion only lowers it) and mostly below."""
     ours, theirs = [], []
     for seed in range(20):
         energy = random_potts(1, 6, 16, 16, seed=100 + seed, integer=True)
         ours.append(float(ersm.solve(energy, polish="fusion").energy[0]))
         theirs.append(float(ersm.solve(energy, backend="gco").energy[0]))
     ours, theirs = np.array(ours), np.array(theirs)
-    assert ours.sum() < theirs.sum()
-    assert (ours < theirs).sum() >= 3 * (ours > theirs).sum()
+    assert (ours <= theirs).all()
+    assert (ours < theirs).sum() >= len(ours) // 2

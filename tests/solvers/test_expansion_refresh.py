@@ -52,13 +52,14 @@ def test_refresh_equals_a_full_build_bit_for_bit(seed, height, width, n_labels, 
     np.testing.assert_array_equal(tr[padded][~np.isin(padded, list(todo))], 0)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**31), height=st.integers(1, 10), width=st.integers(1, 10),
        n_labels=st.integers(3, 6), connectivity=st.sampled_from([4, 8]),
        schedule=st.sampled_from(["adaptive", "cyclic"]),
-       polish=st.sampled_from([None, "fusion"]))
+       polish=st.sampled_from([None, "fusion"]),
+       init=st.sampled_from(["zeros", "unary", "random"]), max_cycles=st.sampled_from([1, 2, 100]))
 def test_warm_refreshed_moves_equal_cold_moves(seed, height, width, n_labels, connectivity,
-                                               schedule, polish):
+                                               schedule, polish, init, max_cycles):
     """Dyadic energies (exact sums): warm moves (refreshed or rebuilt) give the labels of
     cold moves (maps of ≥ 8 tokens refresh a move when ≤ 1/8 of them changed)."""
     rng = np.random.default_rng(seed)
@@ -66,6 +67,9 @@ def test_warm_refreshed_moves_equal_cold_moves(seed, height, width, n_labels, co
     unary = np.round(rng.normal(0, 1, (2, n_labels, height, width)) * 32) / 32
     pairwise = np.round(rng.uniform(0, 1.5, (2, k, height, width)) * 32) / 32
     energy = ersm.PottsEnergy(unary, pairwise, connectivity)
-    warm = ersm.solve(energy, schedule=schedule, polish=polish, recycle=True)
-    cold = ersm.solve(energy, schedule=schedule, polish=polish, recycle=False)
+    start = rng.integers(0, n_labels, (2, height, width)) if init == "random" else init
+    options = dict(schedule=schedule, polish=polish, init=start, max_cycles=max_cycles)
+    warm = ersm.solve(energy, recycle=True, **options)
+    cold = ersm.solve(energy, recycle=False, **options)
     np.testing.assert_array_equal(warm.labels, cold.labels)
+    np.testing.assert_array_equal(warm.info["moves"], cold.info["moves"])

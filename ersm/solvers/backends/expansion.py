@@ -7,8 +7,10 @@ The result is a local minimum for every α-move: within a factor ``2·max w / mi
 the optimum (2 for constant weights), and the exact minimum for ``L = 2`` (started from
 label 0 everywhere, the default start, as GCO's: the first real move is the binary cut
 itself). The default ``schedule="adaptive"`` visits the labels as GCO's
-``expansion(-1)`` does, so on exact energies it reaches GCO's labels, faster. ``polish="fusion"`` trades about twice the time for lower energies: a second,
-reverse-order run and fusion moves with its result (never a higher energy than without).
+``expansion(-1)`` does, so on exact energies (L ≥ 3) it reaches GCO's labels, faster.
+``polish="fusion"`` trades about twice the time for lower energies: a second,
+reverse-order run and fusion moves with its result (never a higher energy than without,
+hence never above GCO's).
 """
 
 from __future__ import annotations

@@ -546,7 +546,8 @@ def _expand_range(start, stop, unary, pairwise, labels, max_cycles, n_res, n_tr,
 
 def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
                     max_cycles: int, recycle: bool = True,
-                    polish: bool = False, schedule: int = ADAPTIVE) -> tuple[np.ndarray, np.ndarray]:
+                    polish: bool = False,
+                    schedule: int = ADAPTIVE) -> tuple[np.ndarray, np.ndarray]:
     """α-expansion of every map of a batch, batch-parallel (:func:`~ersm.core.parallel.run_batch`).
 
     Args:

@@ -39,7 +39,7 @@ def test_refresh_equals_a_full_build_bit_for_bit(seed, height, width, n_labels, 
     scratch = new_scratch(n_tr)
     theta0 = theta.copy()
     n_todo = expansion._refresh_move(costs, pairwise, labels, alpha, theta, w,
-                                     changed.astype(np.int64), 0, n_changed, res, tr, scratch)
+                                     changed.astype(np.int32), 0, n_changed, res, tr, scratch)
     want_theta, want_w = np.empty_like(theta), np.zeros_like(w)
     expansion._build_move(costs, pairwise, labels, alpha, want_theta, want_w)
     np.testing.assert_array_equal(theta, want_theta)

@@ -362,7 +362,7 @@ def _new_work(H, W, counts):
     seen = np.full(counts.shape[0] + 1, -1, dtype=np.int64)
     seen[-1] = 0
     return (np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.bool_),
-            np.empty(H * W, dtype=np.int64), counts, np.empty(2 * H * W, dtype=np.int64),
+            np.empty(H * W, dtype=np.int64), counts, np.empty(2 * H * W, dtype=np.int32),
             seen)
 
 

@@ -26,10 +26,11 @@ from numba.core import config
 _PACKAGE = Path(__file__).parent.parent
 KERNEL_SOURCES = (
     "core/numba_cache.py",
+    "energy/edge_span.py",
     "energy/offsets.py",
+    "energy/potts_sum.py",
     "solvers/kernels/bk.py",
     "solvers/kernels/bk_reuse.py",
-    "solvers/kernels/edge_span.py",
     "solvers/kernels/expansion.py",
     "solvers/kernels/potts_meanfield.py",
     "solvers/kernels/meanfield/_numba_math.py",

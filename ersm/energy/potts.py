@@ -20,6 +20,7 @@ from ._grid_shape import GridArrays
 from .checks import canonical_dtype, check_energy_arrays
 from .grid import GridEnergy
 from .offsets import edge_slices
+from .potts_sum import potts_energy_numpy
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,9 +107,7 @@ class PottsEnergy(GridArrays):
             values = potts_energy(self.unary.to(torch.float64), self.pairwise.to(torch.float64),
                                   lab.to(torch.int64))
         else:
-            values = potts_energy(np.asarray(self.unary, np.float64),
-                                  np.asarray(self.pairwise, np.float64),
-                                  to_numpy(lab, np.int64))
+            values = potts_energy_numpy(self.unary, self.pairwise, to_numpy(lab, np.int64))
         return values if self.batched else values[0]
 
     def select(self, index: Any) -> "PottsEnergy":

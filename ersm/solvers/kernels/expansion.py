@@ -61,11 +61,12 @@ import numpy as np
 
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import run_batch
+from ersm.energy.edge_span import edge_span
+from ersm.energy.potts_sum import potts_energy_map
 
 from .bk import _direction_offsets, _solve_map, grid_state_sizes
 from .bk_reuse import (change_edge, change_unary, new_scratch, solve_keep_trees,
                        solve_reuse_marked, solve_reuse_trees)
-from .edge_span import edge_span
 
 __all__ = ["ADAPTIVE", "CYCLIC", "expansion_batch"]
 
@@ -76,24 +77,6 @@ CYCLIC = 0
 """Schedule: labels ``0 … L−1`` in turn until ``L`` in a row fail; first pass takes ties."""
 ADAPTIVE = 1
 """Schedule: GCO's adaptive cycles (``expansion(-1)``), strict decreases only."""
-
-
-@njit(nogil=True, cache=True)
-def _labels_energy(costs, pairwise, labels):
-    """``E(labels)`` of one map: ``costs (H, W, L)`` (the unary, label axis last),
-    ``pairwise (K, H, W)``, ``labels (H, W)`` int64."""
-    H, W = labels.shape
-    e = 0.0
-    for y in range(H):
-        for x in range(W):
-            e += costs[y, x, labels[y, x]]
-    for k in range(pairwise.shape[0]):
-        dy, dx, x_lo, x_hi = edge_span(k, W)
-        for y in range(H - dy):
-            for x in range(x_lo, x_hi):
-                if labels[y, x] != labels[y + dy, x + dx]:
-                    e += pairwise[k, y, x]
-    return e
 
 
 @njit(nogil=True, cache=True)
@@ -532,7 +515,7 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
         stats[2] += 1
         _, converged = _converge(costs, pairwise, labels, False, 0, max_visits, work, slots,
                                  recycle, stats, schedule)
-    stats[0] = _labels_energy(costs, pairwise, labels)
+    stats[0] = potts_energy_map(unary, pairwise, labels)
     stats[3] = 1.0 if converged else 0.0
 
 

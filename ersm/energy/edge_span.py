@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ersm.core.numba_cache import njit
-from ersm.energy.offsets import OFFSETS
+from ..core.numba_cache import njit
+from .offsets import OFFSETS
 
 __all__ = ["edge_span"]
 

@@ -377,6 +377,7 @@ def _label_counts(labels, L):
             counts[labels[y, x]] += 1
     return counts
 
+
 @njit(nogil=True, cache=True)
 def _converge_adaptive(costs, pairwise, labels, reverse, binary_tie, max_visits, work, slots,
                        recycle, stats):
@@ -387,7 +388,7 @@ def _converge_adaptive(costs, pairwise, labels, reverse, binary_tie, max_visits,
     rest of its parent. Only strict decreases are taken, except in the first move when
     ``L = 2`` and ``binary_tie`` (it is then the canonical binary cut). Ends when every
     label failed since the last change (converged) or after ``max_visits`` visits. Adds
-    visits and moves to ``stats[1:3]``; returns ``(energy change, converged)``."""
+    visits and moves to ``stats[1:3]``; returns whether it converged."""
     L = costs.shape[2]
     H, W = labels.shape
     counts = work[3]
@@ -398,7 +399,6 @@ def _converge_adaptive(costs, pairwise, labels, reverse, binary_tie, max_visits,
     sizes[0] = L
     depth = 1
     nxt = 0
-    e = 0.0
     visits = 0
     converged = True
     while depth > 0:
@@ -412,9 +412,8 @@ def _converge_adaptive(costs, pairwise, labels, reverse, binary_tie, max_visits,
                     converged = False
                     break
                 visits += 1
-                delta, accepted = _visit(costs, pairwise, labels, alpha, work, slots,
-                                         recycle, binary_tie and L == 2 and visits == 1)
-                e += delta
+                _, accepted = _visit(costs, pairwise, labels, alpha, work, slots, recycle,
+                                     binary_tie and L == 2 and visits == 1)
                 stats[2] += accepted
             if accepted:
                 nxt += 1
@@ -435,7 +434,7 @@ def _converge_adaptive(costs, pairwise, labels, reverse, binary_tie, max_visits,
         else:
             nxt = 0
     stats[1] += visits
-    return e, converged
+    return converged
 
 
 @njit(nogil=True, cache=True)
@@ -445,8 +444,8 @@ def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, sl
     :func:`_converge_adaptive`); :data:`CYCLIC`: labels in turn (``0 … L−1``, or
     ``L−1 … 0`` with ``reverse``) until ``L`` consecutive ones fail or ``max_visits``
     visits, the first ``tie_visits`` visits also taking zero-change moves (canonical cut
-    tie-breaking). Adds visits and moves to ``stats[1:3]``; returns
-    ``(energy change, converged)``."""
+    tie-breaking). Adds visits and moves to ``stats[1:3]``; returns whether it converged
+    (no α-move improves)."""
     seen = work[5]  # the label buffers may hold moves of another labelling: rebuild first
     seen[:] = -1
     seen[-1] = 0
@@ -456,7 +455,6 @@ def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, sl
     L = costs.shape[2]
     H, W = labels.shape
     counts = work[3]
-    e = 0.0
     visits = 0
     since = 0  # consecutive labels without an improvement
     step = 0
@@ -467,14 +465,13 @@ def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, sl
         if counts[alpha] == H * W:  # all tokens α already: nothing can change
             since += 1
             continue
-        delta, accepted = _visit(costs, pairwise, labels, alpha, work, slots, recycle,
-                                 visits <= tie_visits)
-        e += delta
+        _, accepted = _visit(costs, pairwise, labels, alpha, work, slots, recycle,
+                             visits <= tie_visits)
         # an accepted α-move is optimal among α-moves: α cannot improve right after
         since = 1 if accepted else since + 1
         stats[2] += accepted
     stats[1] += visits
-    return e, since >= L
+    return since >= L
 
 
 @njit(nogil=True, cache=True)
@@ -497,8 +494,8 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
     max_visits = max_cycles * L
     polish = polish and L > 2  # L <= 2: the forward run is already the exact minimum
     prop = labels.copy()
-    _, converged = _converge(costs, pairwise, labels, False, L, max_visits, work, slots,
-                             recycle, stats, schedule)
+    converged = _converge(costs, pairwise, labels, False, L, max_visits, work, slots,
+                          recycle, stats, schedule)
     if polish:  # the proposal: the same start, labels in reverse order (warm from here)
         _converge(costs, pairwise, prop, True, L, max_visits,
                   _new_work(H, W, _label_counts(prop, L)), slots, recycle, stats, schedule)
@@ -513,8 +510,8 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
         if not accepted:
             break
         stats[2] += 1
-        _, converged = _converge(costs, pairwise, labels, False, 0, max_visits, work, slots,
-                                 recycle, stats, schedule)
+        converged = _converge(costs, pairwise, labels, False, 0, max_visits, work, slots,
+                              recycle, stats, schedule)
     stats[0] = potts_energy_map(unary, pairwise, labels)
     stats[3] = 1.0 if converged else 0.0
 

@@ -81,6 +81,7 @@ def solve_keep_trees(unary, pairwise, out, res, tr, trees, scratch):
     tree[:] = _FREE
     parent[:] = _NO_PARENT
     ts[:] = 0
+    dist[:] = 0
     clock[0] = _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
     _write_mask(H, W, tree, out)
 

@@ -61,14 +61,15 @@ import numpy as np
 
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import run_batch
+from ersm.core.workspace import workspace
 from ersm.energy.edge_span import edge_span
 from ersm.energy.potts_sum import potts_energy_map
 
-from .bk import _direction_offsets, _solve_map, grid_state_sizes
+from .bk import _direction_offsets, _solve_map
 from .bk_reuse import (change_edge, change_unary, new_scratch, solve_keep_trees,
                        solve_reuse_marked, solve_reuse_trees)
 
-__all__ = ["ADAPTIVE", "CYCLIC", "expansion_batch"]
+__all__ = ["ADAPTIVE", "CYCLIC", "expansion_batch", "new_workspace"]
 
 _REFRESH_SHARE = 8
 """A move energy is updated around the changed tokens when at most ``H·W / 8`` changed."""
@@ -336,46 +337,71 @@ def _visit(costs, pairwise, labels, alpha, work, slots, recycle, allow_tie):
 
 
 @njit(nogil=True, cache=True)
-def _new_work(H, W, counts):
+def _new_work(H, W, L):
     """Per-labelling scratch ``(cut, changed, order, counts, log, seen)``: masks and
-    token lists of a move, the label counts, the change log (flat indices of the tokens
-    switched by accepted moves, ``2·H·W`` long) and ``seen`` ``(L + 1,)``: the log length
-    when each label's move energy was last brought up to date (``-1``: unknown, rebuild),
-    ``seen[L]`` the log's length."""
-    seen = np.full(counts.shape[0] + 1, -1, dtype=np.int64)
-    seen[-1] = 0
+    token lists of a move, the label counts ``(L,)``, the change log (flat indices of the
+    tokens switched by accepted moves, ``2·H·W`` long) and ``seen`` ``(L + 1,)``: the log
+    length when each label's move energy was last brought up to date (``-1``: unknown,
+    rebuild), ``seen[L]`` the log's length. :func:`_start_work` readies it for a labelling."""
     return (np.empty((H, W), dtype=np.bool_), np.empty((H, W), dtype=np.bool_),
-            np.empty(H * W, dtype=np.int64), counts, np.empty(2 * H * W, dtype=np.int32),
-            seen)
+            np.empty(H * W, dtype=np.int64), np.zeros(L, dtype=np.int64),
+            np.empty(2 * H * W, dtype=np.int32), np.full(L + 1, -1, dtype=np.int64))
+
+
+@njit(nogil=True, cache=True)
+def _start_work(work, labels):
+    """Ready the scratch of :func:`_new_work` for ``labels``: its label counts, an empty
+    change log and no move energy up to date."""
+    counts, seen = work[3], work[5]
+    counts[:] = 0
+    for y in range(labels.shape[0]):
+        for x in range(labels.shape[1]):
+            counts[labels[y, x]] += 1
+    seen[:] = -1
+    seen[-1] = 0
+    return work
 
 
 @njit(nogil=True, cache=True)
 def _new_slots(L, H, W, K, n_res, n_tr, recycle):
     """Buffers of the move energies: ``L + 1`` with ``recycle`` (one per label and a spare;
     ``slot_of[α]`` is the buffer holding ``α``'s last move, ``-1`` before its first,
-    ``slot_of[L]`` the spare, at first buffer ``L``; buffer ``α`` is only handed out when
-    ``α`` starts), else one; residual graphs ``(L, ·)`` and search trees ``(L, ·)`` with
+    ``slot_of[L]`` the spare, at first buffer ``L`` (:func:`_start_slots`); buffer ``α``
+    is only handed out when ``α`` starts), else one; residual graphs ``(L, ·)`` and search trees ``(L, ·)`` with
     ``recycle`` (zero), and the tree scratch they share (:mod:`.bk_reuse`)."""
     nb = L + 1 if recycle else 1
     n = L if recycle else 0
     nt, m = (L, n_tr) if recycle else (1, 1)  # search trees (unused without recycle)
-    slot_of = np.full(L + 1, -1, dtype=np.int64)
-    slot_of[L] = L if recycle else 0
     return (np.empty((nb, H, W), dtype=np.float64), np.zeros((nb, K, H, W), dtype=np.float64),
             np.zeros((n, n_res), dtype=np.float64), np.zeros((n, n_tr), dtype=np.float64),
-            slot_of, np.zeros((nt, m), dtype=np.uint8), np.zeros((nt, m), dtype=np.int8),
-            np.zeros((nt, m), dtype=np.int32), np.zeros((nt, m), dtype=np.int32),
-            np.zeros((nt, 1), dtype=np.int64), new_scratch(m))
+            np.empty(L + 1, dtype=np.int64), np.zeros((nt, m), dtype=np.uint8),
+            np.zeros((nt, m), dtype=np.int8), np.zeros((nt, m), dtype=np.int32),
+            np.zeros((nt, m), dtype=np.int32), np.zeros((nt, 1), dtype=np.int64),
+            new_scratch(m))
 
 
 @njit(nogil=True, cache=True)
-def _label_counts(labels, L):
-    """``(L,)`` int64: how many tokens have each label."""
-    counts = np.zeros(L, dtype=np.int64)
-    for y in range(labels.shape[0]):
-        for x in range(labels.shape[1]):
-            counts[labels[y, x]] += 1
-    return counts
+def _start_slots(slots, recycle):
+    """Ready the buffers of :func:`_new_slots` for a new map: no label has a move yet.
+    What a cut needs zero on entry (off-grid weights and residuals, queue flags) is zero
+    when they are made and every cut leaves it so; the rest is written before it is read."""
+    slot_of = slots[4]
+    L = slot_of.shape[0] - 1
+    slot_of[:] = -1
+    slot_of[L] = L if recycle else 0
+    return slots
+
+
+@njit(nogil=True, cache=True)
+def new_workspace(L, H, W, K, recycle):
+    """All scratch of :func:`_expand_map` for ``L`` labels on ``H × W`` maps with ``K``
+    channels: ``(costs (H, W, L), work, slots, prop (H, W), prop_work)``; reusable for
+    every map of that shape (:mod:`ersm.core.workspace`)."""
+    n_tr = (H + 2) * (W + 2)  # as bk.grid_state_sizes
+    n_res = n_tr * 2 * K
+    return (np.empty((H, W, L), dtype=np.float64), _new_work(H, W, L),
+            _new_slots(L, H, W, K, n_res, n_tr, recycle), np.empty((H, W), dtype=np.int64),
+            _new_work(H, W, L))
 
 
 @njit(nogil=True, cache=True)
@@ -475,30 +501,28 @@ def _converge(costs, pairwise, labels, reverse, tie_visits, max_visits, work, sl
 
 
 @njit(nogil=True, cache=True)
-def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polish, schedule,
-                stats):
+def _expand_map(unary, pairwise, labels, max_cycles, recycle, polish, schedule, stats, ws):
     """α-expansion of one map from ``labels`` (updated in place); ``stats`` gets
     ``[energy, label visits, accepted moves, converged]``. With ``recycle`` the final
     flow of each label's move warm-starts that label's next move (Kohli–Torr dynamic
     cuts; the cut is the same canonical one). With ``polish`` the fusion polish of the
     module docstring follows: the forward run is the plain one (the same moves), the
-    reverse-order run and the later moves warm-start from the flows left before them."""
-    L, H, W = unary.shape
-    K = pairwise.shape[0]
-    costs = np.empty((H, W, L), dtype=np.float64)
+    reverse-order run and the later moves warm-start from the flows left before them.
+    ``ws`` is the scratch of :func:`new_workspace` (any earlier contents)."""
+    L = unary.shape[0]
+    costs, work, slots, prop, prop_work = ws
     for lab in range(L):
         costs[:, :, lab] = unary[lab]
-    counts = _label_counts(labels, L)
-    work = _new_work(H, W, counts)
-    slots = _new_slots(L, H, W, K, n_res, n_tr, recycle)
+    prop[:] = labels
+    _start_work(work, labels)
+    _start_slots(slots, recycle)
     max_visits = max_cycles * L
     polish = polish and L > 2  # L <= 2: the forward run is already the exact minimum
-    prop = labels.copy()
     converged = _converge(costs, pairwise, labels, False, L, max_visits, work, slots,
                           recycle, stats, schedule)
     if polish:  # the proposal: the same start, labels in reverse order (warm from here)
-        _converge(costs, pairwise, prop, True, L, max_visits,
-                  _new_work(H, W, _label_counts(prop, L)), slots, recycle, stats, schedule)
+        _converge(costs, pairwise, prop, True, L, max_visits, _start_work(prop_work, prop),
+                  slots, recycle, stats, schedule)
     rounds = 0
     while polish and converged and rounds < max_cycles:
         rounds += 1
@@ -517,11 +541,20 @@ def _expand_map(unary, pairwise, labels, max_cycles, n_res, n_tr, recycle, polis
 
 
 @njit(nogil=True, cache=True)
-def _expand_range(start, stop, unary, pairwise, labels, max_cycles, n_res, n_tr, recycle,
-                  polish, schedule, stats):
+def _expand_range(start, stop, unary, pairwise, labels, max_cycles, recycle, polish,
+                  schedule, stats, ws):
     for b in range(start, stop):
-        _expand_map(unary[b], pairwise[b], labels[b], max_cycles, n_res, n_tr, recycle,
-                    polish, schedule, stats[b])
+        _expand_map(unary[b], pairwise[b], labels[b], max_cycles, recycle, polish, schedule,
+                    stats[b], ws)
+
+
+def _expand_chunk(start: int, stop: int, unary: np.ndarray, *args) -> None:
+    """:func:`_expand_range` with this thread's kept scratch for the batch's shape."""
+    _, L, H, W = unary.shape
+    K, recycle = args[0].shape[1], args[3]
+    ws = workspace("expansion", (L, H, W, K, recycle),
+                   lambda: new_workspace(L, H, W, K, recycle))
+    _expand_range(start, stop, unary, *args, ws)
 
 
 def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
@@ -549,8 +582,6 @@ def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
     pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
     out = np.array(labels, dtype=np.int64, order="C", copy=True)
     stats = np.zeros((unary.shape[0], 4), dtype=np.float64)
-    b, _, h, w = unary.shape
-    n_res, n_tr = grid_state_sizes(h, w, pairwise.shape[1])
-    run_batch(_expand_range, b, unary, pairwise, out, int(max_cycles), n_res, n_tr,
+    run_batch(_expand_chunk, unary.shape[0], unary, pairwise, out, int(max_cycles),
               bool(recycle), bool(polish), int(schedule), stats)
     return out, stats

@@ -26,7 +26,6 @@ import numpy as np
 __all__ = ["free_workspace", "workspace"]
 
 
-
 class _Cache(dict):
     """One thread's buffers: ``name -> (key, buffers)`` (a dict that can be weakly held)."""
 
@@ -62,7 +61,7 @@ def workspace(name: str, key: Hashable, make: Callable[[], Any]) -> Any:
         cache = _LOCAL.cache = _Cache()
         with _LOCK:
             _ALL.add(cache)
-    held = cache.pop(name, None)
+    held = cache.pop(name, None)  # out first: old buffers of another key go before make()
     if held is not None and held[0] == key:
         cache[name] = held
         return held[1]

@@ -65,7 +65,7 @@ from ersm.core.workspace import workspace
 from ersm.energy.edge_span import edge_span
 from ersm.energy.potts_sum import potts_energy_map
 
-from .bk import _direction_offsets, _solve_map
+from .bk import _direction_offsets, _solve_map, grid_state_sizes
 from .bk_reuse import (change_edge, change_unary, new_scratch, solve_keep_trees,
                        solve_reuse_marked, solve_reuse_trees)
 
@@ -367,8 +367,9 @@ def _new_slots(L, H, W, K, n_res, n_tr, recycle):
     """Buffers of the move energies: ``L + 1`` with ``recycle`` (one per label and a spare;
     ``slot_of[α]`` is the buffer holding ``α``'s last move, ``-1`` before its first,
     ``slot_of[L]`` the spare, at first buffer ``L`` (:func:`_start_slots`); buffer ``α``
-    is only handed out when ``α`` starts), else one; residual graphs ``(L, ·)`` and search trees ``(L, ·)`` with
-    ``recycle`` (zero), and the tree scratch they share (:mod:`.bk_reuse`)."""
+    is only handed out when ``α`` starts), else one; residual graphs ``(L, ·)`` and
+    search trees ``(L, ·)`` with ``recycle`` (zero), and the tree scratch they share
+    (:mod:`.bk_reuse`)."""
     nb = L + 1 if recycle else 1
     n = L if recycle else 0
     nt, m = (L, n_tr) if recycle else (1, 1)  # search trees (unused without recycle)
@@ -393,12 +394,11 @@ def _start_slots(slots, recycle):
 
 
 @njit(nogil=True, cache=True)
-def new_workspace(L, H, W, K, recycle):
+def new_workspace(L, H, W, K, n_res, n_tr, recycle):
     """All scratch of :func:`_expand_map` for ``L`` labels on ``H × W`` maps with ``K``
-    channels: ``(costs (H, W, L), work, slots, prop (H, W), prop_work)``; reusable for
-    every map of that shape (:mod:`ersm.core.workspace`)."""
-    n_tr = (H + 2) * (W + 2)  # as bk.grid_state_sizes
-    n_res = n_tr * 2 * K
+    channels (residual state sizes ``n_res``, ``n_tr`` from :func:`.bk.grid_state_sizes`):
+    ``(costs (H, W, L), work, slots, prop (H, W), prop_work)``; reusable for every map of
+    that shape (:mod:`ersm.core.workspace`)."""
     return (np.empty((H, W, L), dtype=np.float64), _new_work(H, W, L),
             _new_slots(L, H, W, K, n_res, n_tr, recycle), np.empty((H, W), dtype=np.int64),
             _new_work(H, W, L))
@@ -548,13 +548,16 @@ def _expand_range(start, stop, unary, pairwise, labels, max_cycles, recycle, pol
                     stats[b], ws)
 
 
-def _expand_chunk(start: int, stop: int, unary: np.ndarray, *args) -> None:
+def _expand_chunk(start: int, stop: int, unary: np.ndarray, pairwise: np.ndarray,
+                  labels: np.ndarray, max_cycles: int, recycle: bool, polish: bool,
+                  schedule: int, stats: np.ndarray) -> None:
     """:func:`_expand_range` with this thread's kept scratch for the batch's shape."""
     _, L, H, W = unary.shape
-    K, recycle = args[0].shape[1], args[3]
+    K = pairwise.shape[1]
     ws = workspace("expansion", (L, H, W, K, recycle),
-                   lambda: new_workspace(L, H, W, K, recycle))
-    _expand_range(start, stop, unary, *args, ws)
+                   lambda: new_workspace(L, H, W, K, *grid_state_sizes(H, W, K), recycle))
+    _expand_range(start, stop, unary, pairwise, labels, max_cycles, recycle, polish,
+                  schedule, stats, ws)
 
 
 def expansion_batch(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,

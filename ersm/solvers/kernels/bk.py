@@ -123,6 +123,7 @@ import numpy as np
 
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import num_threads, run_batch
+from ersm.core.workspace import workspace
 from ersm.energy.offsets import OFFSETS
 
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
@@ -642,24 +643,64 @@ def _write_mask(H, W, tree, out):
 def _solve_map(unary, pairwise, out):
     """Exact min cut of one map; writes the canonical keep-mask into ``out``."""
     H, W = unary.shape
-    K = pairwise.shape[0]
-    n = (H + 2) * (W + 2)
-    P = _strip_count(H, W)
-    if P > 1:
-        ys = _strip_rows(H, P)
-        work = _strip_work(H, W, K, P)
-        _solve_strips(0, P, unary, pairwise, ys, *work)
-        _join_strips(unary, pairwise, ys, out, *work)
-        return
-    res = np.zeros(n * 2 * K, dtype=np.float64)
-    tr = np.zeros(n, dtype=np.float64)
-    _solve_map_keep(unary, pairwise, out, res, tr)
+    _solve_map_in(unary, pairwise, out, _strip_work(H, W, pairwise.shape[0], _strip_count(H, W)))
 
 
 @njit(nogil=True, cache=True)
-def _solve_range(start, stop, unary, pairwise, out):
+def _solve_map_in(unary, pairwise, out, work):
+    """:func:`_solve_map` on the arrays ``work`` of :func:`_strip_work` for this shape,
+    fresh or left by an earlier call (:func:`_reset_work` brings them back)."""
+    H, W = unary.shape
+    off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, times = work
+    P = times.shape[0]
+    ys = _strip_rows(H, P)
+    _reset_work(pairwise, ys, work)
+    if P > 1:
+        _solve_strips(0, P, unary, pairwise, ys, *work)
+        _join_strips(unary, pairwise, ys, out, *work)
+        return
+    D = off.shape[0]
+    _build_residuals(unary, pairwise, off, res, tr)
+    _push_trivial_paths(D, off, res, tr)
+    _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
+    _write_mask(H, W, tree, out)
+
+
+@njit(nogil=True, cache=True)
+def _reset_work(pairwise, ys, work):
+    """Bring the arrays of :func:`_strip_work` left by a cut back to their initial state
+    for the next cut of this shape, without rewriting what the next build overwrites:
+    the search trees are reset and the seam arcs zeroed; the other arcs and terminal
+    residuals inside the grid are rebuilt, and those of the padding stay zero (no flow
+    ever enters the padding)."""
+    off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, times = work
+    tree[:] = 0
+    parent[:] = _NO_PARENT
+    ts[:] = 0
+    dist[:] = 0
+    in_q[:] = 0
+    for s in range(1, ys.shape[0] - 1):
+        _seam_arcs(pairwise, off, res, ys[s], False)
+
+
+@njit(nogil=True, cache=True)
+def _solve_range_in(start, stop, unary, pairwise, out, work):
     for b in range(start, stop):
-        _solve_map(unary[b], pairwise[b], out[b])
+        _solve_map_in(unary[b], pairwise[b], out[b], work)
+
+
+def _work_for(H: int, W: int, K: int, P: int):
+    """This thread's kept :func:`_strip_work` arrays for an ``H x W`` map in ``P`` strips
+    (:mod:`ersm.core.workspace`: no fresh pages to fault in after the first call)."""
+    return workspace("bk", (H, W, K, P), lambda: _strip_work(H, W, K, P))
+
+
+def _solve_chunk(start: int, stop: int, unary: np.ndarray, pairwise: np.ndarray,
+                 out: np.ndarray) -> None:
+    """Maps ``start <= b < stop`` of a batch on this thread's kept work arrays."""
+    _, H, W = unary.shape
+    work = _work_for(H, W, pairwise.shape[1], _strip_count(H, W))
+    _solve_range_in(start, stop, unary, pairwise, out, work)
 
 
 def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
@@ -686,7 +727,7 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
     if B == 1 and strips > 1 and num_threads() > 1:
         _solve_map_threaded(unary[0], pairwise[0], out[0], strips)
     else:
-        run_batch(_solve_range, B, unary, pairwise, out)
+        run_batch(_solve_chunk, B, unary, pairwise, out)
     return out
 
 
@@ -760,9 +801,9 @@ def _strip_work(H, W, K, P):
 
 
 @njit(**_NO_NRT)
-def _seam_arcs(pairwise, off, res, y):
+def _seam_arcs(pairwise, off, res, y, restore=True):
     """Set the arcs between grid rows ``y - 1`` and ``y`` (both ways) to their
-    capacities."""
+    capacities (to zero if not ``restore``)."""
     K, H, W = pairwise.shape
     D = 2 * K
     Wp = W + 2
@@ -774,7 +815,7 @@ def _seam_arcs(pairwise, off, res, y):
         x_hi = W - dx if dx >= 0 else W
         row = y * Wp + 1  # padded row of grid row y - 1
         for x in range(x_lo, x_hi):
-            w = pairwise[k, y - 1, x]
+            w = pairwise[k, y - 1, x] if restore else 0.0
             i = row + x
             res[i * D + k] = w
             res[(i + off[k]) * D + k + K] = w
@@ -823,7 +864,8 @@ def _solve_map_threaded(unary: np.ndarray, pairwise: np.ndarray, out: np.ndarray
     """:func:`_solve_map` of one ``(H, W)`` map with its strips on the thread pool."""
     H, W = unary.shape
     ys = _strip_rows(H, strips)
-    work = _strip_work(H, W, pairwise.shape[0], strips)
+    work = _work_for(H, W, pairwise.shape[0], strips)  # the pool works on its disjoint strips
+    _reset_work(pairwise, ys, work)
     run_batch(_solve_strips, strips, unary, pairwise, ys, *work)
     _join_strips(unary, pairwise, ys, out, *work)
 

@@ -9,6 +9,7 @@ Example:
 """
 
 from . import errors
+from .core.workspace import free_workspace
 from .energy import GridEnergy, PottsEnergy, constant_weights, contrast_weights, cosine_weights
 from .solvers import PottsResult, SolveResult, available, solve
 from .solvers import PathResult, SweepResult, solve_path, sweep
@@ -26,6 +27,7 @@ __all__ = [
     "contrast_weights",
     "cosine_weights",
     "errors",
+    "free_workspace",
     "solve",
     "solve_path",
     "sweep",

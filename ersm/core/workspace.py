@@ -12,6 +12,11 @@ shapes); a call with another key drops them and makes new ones. Buffers larger t
 buffers of every thread (a kernel running now keeps its own until it returns); a thread's
 buffers also go when the thread ends. No buffer is handed to two threads, so concurrent
 callers never see each other's scratch.
+
+Kept memory: up to one call's scratch per thread and kernel (``graphcut``: 61 / 91 bytes
+per token at 4 / 8-connectivity, e.g. ~95 MB for a 1024² 8-connected map; ``expansion``:
+the figure above). Call ``ersm.free_workspace()`` after a large solve to hand it back, or
+set ``ERSM_WORKSPACE_MB`` lower (``0``: keep nothing).
 """
 
 from __future__ import annotations

@@ -115,3 +115,7 @@ def test_graphcut_with_kept_scratch_equals_fresh(shape, connectivity, threads):
             np.testing.assert_array_equal(mask, fresh)
     finally:
         set_num_threads(None)
+
+
+def test_free_workspace_is_public():
+    assert ersm.free_workspace is ws.free_workspace and "free_workspace" in ersm.__all__

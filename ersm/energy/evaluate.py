@@ -60,15 +60,15 @@ def relaxed_energy(unary: Any, pairwise: Any, q: Any, kind: str = "multilinear")
 
 
 def discrete_energy(unary: Any, pairwise: Any, mask: Any) -> Any:
-    """Discrete energy ``Σ θ m + Σ w [m_i ≠ m_j]`` (no constant) in float64, ``(B,)``."""
+    """Discrete energy ``Σ θ m + Σ w [m_i ≠ m_j]`` (no constant) in float64, ``(B,)``,
+    of a mask of 0/1 values (bool or numbers). NumPy: one compiled pass in row sums
+    (:func:`~ersm.energy.potts_sum.mask_energy_numpy`)."""
     if is_torch(unary):
         import torch
 
         u, p = unary.to(torch.float64), pairwise.to(torch.float64)
         m = mask.to(device=unary.device, dtype=torch.float64)
-    else:
-        import numpy as np
+        return relaxed_energy(u, p, m, "tv")
+    from .potts_sum import mask_energy_numpy
 
-        u, p = np.asarray(unary, np.float64), np.asarray(pairwise, np.float64)
-        m = np.asarray(mask).astype(np.float64)
-    return relaxed_energy(u, p, m, "tv")
+    return mask_energy_numpy(unary, pairwise, mask)

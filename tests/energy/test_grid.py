@@ -39,6 +39,24 @@ def test_energy_matches_edge_loop(connectivity):
     assert energy.connectivity == connectivity
 
 
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_energy_of_strided_views_and_number_masks(connectivity):
+    """The compiled NumPy sum reads any strides and 0/1 masks of any dtype alike, and
+    agrees with torch's sum."""
+    rng = np.random.default_rng(3)
+    k = connectivity // 2
+    unary = rng.normal(size=(3, 12, 14))[:, ::2, 1::2]  # (3, 6, 7), not contiguous
+    pairwise = rng.random((3, k, 7, 6)).transpose(0, 1, 3, 2)  # (3, k, 6, 7), transposed
+    energy = GridEnergy(unary, pairwise, connectivity)
+    mask = rng.random((3, 6, 7)) > 0.5
+    want = [_loop_energy(unary[b], pairwise[b], mask[b]) for b in range(3)]
+    for m in (mask, mask.astype(np.int8), mask.astype(np.float32), mask[:, ::-1][:, ::-1]):
+        np.testing.assert_allclose(energy.energy(m), want, rtol=1e-12)
+    torch_energy = GridEnergy(torch.from_numpy(unary.copy()), torch.from_numpy(pairwise.copy()))
+    np.testing.assert_allclose(torch_energy.energy(torch.from_numpy(mask)).numpy(), want,
+                               rtol=1e-12)
+
 def test_unbatched_gives_unbatched_results():
     energy = GridEnergy(np.array([[-1.0, 2.0]]), constant_weights(1, 2))
     assert energy.mask_shape == (1, 2) and not energy.batched

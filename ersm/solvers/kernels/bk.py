@@ -278,6 +278,9 @@ def _ring_pop(buf, head):
 
 # ---------------------------------------------------------------------- growth
 
+_U = np.uint64  # index type without Numba's negative-index wraparound
+
+
 
 @njit(**_INLINE)
 def _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail):
@@ -288,13 +291,14 @@ def _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail):
     of the connecting arc ``s -> s + off[d]``, else ``s = -1``.
     """
     half = D // 2
-    ts_i = ts[i]
-    dist_i = dist[i]
-    if tree[i] == _SOURCE:
+    iu = _U(i)
+    ts_i = ts[iu]
+    dist_i = dist[iu]
+    if tree[iu] == _SOURCE:
         base = i * D
         for d in range(D):
-            if res[base + d] > 0.0:  # arc i -> j
-                j = i + off[d]
+            if res[_U(base + d)] > 0.0:  # arc i -> j
+                j = _U(i + off[d])
                 tj = tree[j]
                 if tj == _FREE:
                     tree[j] = _SOURCE
@@ -313,27 +317,28 @@ def _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail):
     else:
         for d in range(D):
             j = i + off[d]
+            ju = _U(j)
             rd = d ^ half
-            tj = tree[j]
+            tj = tree[ju]
             # A sink-tree neighbour that the TS/DIST rule would not re-parent is
             # skipped before its arc j -> i (in j's cache line) is read.
-            if tj == _SINK and (ts[j] > ts_i or dist[j] <= dist_i):
+            if tj == _SINK and (ts[ju] > ts_i or dist[ju] <= dist_i):
                 continue
-            if res[j * D + rd] > 0.0:  # arc j -> i
+            if res[_U(j * D + rd)] > 0.0:  # arc j -> i
                 if tj == _FREE:
-                    tree[j] = _SINK
-                    parent[j] = rd
-                    ts[j] = ts_i
-                    dist[j] = dist_i + 1
-                    if in_q[j] == 0:
-                        in_q[j] = 1
+                    tree[ju] = _SINK
+                    parent[ju] = rd
+                    ts[ju] = ts_i
+                    dist[ju] = dist_i + 1
+                    if in_q[ju] == 0:
+                        in_q[ju] = 1
                         a_tail = _ring_push(active, a_tail, j)
                 elif tj == _SOURCE:
                     return j, rd, a_tail
                 else:
-                    parent[j] = rd
-                    ts[j] = ts_i
-                    dist[j] = dist_i + 1
+                    parent[ju] = rd
+                    ts[ju] = ts_i
+                    dist[ju] = dist_i + 1
     return -1, -1, a_tail
 
 
@@ -354,22 +359,22 @@ def _augment(s, d, D, off, res, tr, parent, stack):
     number of orphans.
     """
     half = D // 2
-    t = s + off[d]
-    delta = res[s * D + d]
+    t = s + off[_U(d)]
+    delta = res[_U(s * D + d)]
 
     # Bottleneck on the source side (flow runs parent -> child), recording the path.
     n_path = 0
     k = s
     while True:
-        stack[n_path] = k
+        stack[_U(n_path)] = k
         n_path += 1
-        p = parent[k]
+        p = parent[_U(k)]
         if p == _TERMINAL:
-            if tr[k] < delta:
-                delta = tr[k]
+            if tr[_U(k)] < delta:
+                delta = tr[_U(k)]
             break
-        q = k + off[p]
-        r = res[q * D + (p ^ half)]
+        q = k + off[_U(p)]
+        r = res[_U(q * D + (p ^ half))]
         if r < delta:
             delta = r
         k = q
@@ -377,53 +382,53 @@ def _augment(s, d, D, off, res, tr, parent, stack):
     # Bottleneck on the sink side (flow runs child -> parent).
     k = t
     while True:
-        stack[n_path] = k
+        stack[_U(n_path)] = k
         n_path += 1
-        p = parent[k]
+        p = parent[_U(k)]
         if p == _TERMINAL:
-            if -tr[k] < delta:
-                delta = -tr[k]
+            if -tr[_U(k)] < delta:
+                delta = -tr[_U(k)]
             break
-        r = res[k * D + p]
+        r = res[_U(k * D + p)]
         if r < delta:
             delta = r
-        k += off[p]
+        k += off[_U(p)]
 
     # Middle arc (never a tree arc, so no orphan).
-    res[s * D + d] -= delta
-    res[t * D + (d ^ half)] += delta
+    res[_U(s * D + d)] -= delta
+    res[_U(t * D + (d ^ half))] += delta
 
     # Update pass; ``top <= idx`` always, so an orphan only overwrites a read entry.
     top = 0
     for idx in range(n_source):
-        k = stack[idx]
-        p = parent[k]
+        k = stack[_U(idx)]
+        p = parent[_U(k)]
         if p == _TERMINAL:
-            tr[k] -= delta
-            saturated = tr[k] == 0.0
+            tr[_U(k)] -= delta
+            saturated = tr[_U(k)] == 0.0
         else:
-            res[k * D + p] += delta
-            e = (k + off[p]) * D + (p ^ half)
-            res[e] -= delta
-            saturated = res[e] == 0.0
+            res[_U(k * D + p)] += delta
+            e = (k + off[_U(p)]) * D + (p ^ half)
+            res[_U(e)] -= delta
+            saturated = res[_U(e)] == 0.0
         if saturated:
-            parent[k] = _ORPHAN
-            stack[top] = k
+            parent[_U(k)] = _ORPHAN
+            stack[_U(top)] = k
             top += 1
     for idx in range(n_source, n_path):
-        k = stack[idx]
-        p = parent[k]
+        k = stack[_U(idx)]
+        p = parent[_U(k)]
         if p == _TERMINAL:
-            tr[k] += delta
-            saturated = tr[k] == 0.0
+            tr[_U(k)] += delta
+            saturated = tr[_U(k)] == 0.0
         else:
             e = k * D + p
-            res[e] -= delta
-            res[(k + off[p]) * D + (p ^ half)] += delta
-            saturated = res[e] == 0.0
+            res[_U(e)] -= delta
+            res[_U((k + off[_U(p)]) * D + (p ^ half))] += delta
+            saturated = res[_U(e)] == 0.0
         if saturated:
-            parent[k] = _ORPHAN
-            stack[top] = k
+            parent[_U(k)] = _ORPHAN
+            stack[_U(top)] = k
             top += 1
     return top
 
@@ -439,28 +444,28 @@ def _origin_distance(j, off, parent, ts, dist, time):
     d = 0
     k = j
     while True:
-        if ts[k] == time:
-            return d + dist[k]
-        p = parent[k]
+        if ts[_U(k)] == time:
+            return d + dist[_U(k)]
+        p = parent[_U(k)]
         d += 1
         if p == _TERMINAL:
-            ts[k] = time
-            dist[k] = 1
+            ts[_U(k)] = time
+            dist[_U(k)] = 1
             return d
         if p == _ORPHAN:
             return -1
-        k += off[p]
+        k += off[_U(p)]
 
 
 @njit(**_NO_NRT)
 def _mark_path(j, d, off, parent, ts, dist, time):
     """Stamp the verified path from ``j`` (distance ``d``) with the current time."""
     k = j
-    while ts[k] != time:
-        ts[k] = time
-        dist[k] = d
+    while ts[_U(k)] != time:
+        ts[_U(k)] = time
+        dist[_U(k)] = d
         d -= 1
-        k += off[parent[k]]
+        k += off[_U(parent[_U(k)])]
 
 
 @njit(**_INLINE)
@@ -470,20 +475,20 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
     ``process_source_orphan`` / ``process_sink_orphan``). Returns the new
     tails of the active and orphan ring buffers."""
     half = D // 2
-    label = tree[i]
+    label = tree[_U(i)]
     is_source = label == _SOURCE
     best = -1
     d_min = _DIST_INF
     for d in range(D):
-        j = i + off[d]
+        j = i + off[_U(d)]
         # Candidate parent j needs a residual arc j -> i (source) / i -> j (sink).
         # Its label first (one byte, usually cached; the arc j -> i is in j's line).
-        if tree[j] != label:
+        if tree[_U(j)] != label:
             continue
         if is_source:
-            r = res[j * D + (d ^ half)]
+            r = res[_U(j * D + (d ^ half))]
         else:
-            r = res[i * D + d]
+            r = res[_U(i * D + d)]
         if r > 0.0:
             dj = _origin_distance(j, off, parent, ts, dist, time)
             if dj >= 0:
@@ -493,34 +498,34 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
                 _mark_path(j, dj, off, parent, ts, dist, time)
 
     if best >= 0:
-        parent[i] = best
-        ts[i] = time
-        dist[i] = d_min + 1
+        parent[_U(i)] = best
+        ts[_U(i)] = time
+        dist[_U(i)] = d_min + 1
         return a_tail, o_tail
 
     # No parent: i becomes free; wake neighbours that could grow into it and
     # orphan its children.
-    tree[i] = _FREE
-    parent[i] = _NO_PARENT
+    tree[_U(i)] = _FREE
+    parent[_U(i)] = _NO_PARENT
     for d in range(D):
-        j = i + off[d]
-        if tree[j] != label:
+        j = i + off[_U(d)]
+        if tree[_U(j)] != label:
             continue
         rd = d ^ half
         # r: arc that could grow j's tree into i; r_child: the tree arc i -> j
         # (source) / j -> i (sink), positive if j is a child of i
         if is_source:
-            r = res[j * D + rd]
-            r_child = res[i * D + d]
+            r = res[_U(j * D + rd)]
+            r_child = res[_U(i * D + d)]
         else:
-            r = res[i * D + d]
-            r_child = res[j * D + rd]
+            r = res[_U(i * D + d)]
+            r_child = res[_U(j * D + rd)]
         if r > 0.0 or r_child > 0.0:
-            if r > 0.0 and in_q[j] == 0:
-                in_q[j] = 1
+            if r > 0.0 and in_q[_U(j)] == 0:
+                in_q[_U(j)] = 1
                 a_tail = _ring_push(active, a_tail, j)
-            if r_child > 0.0 and parent[j] == rd:
-                parent[j] = _ORPHAN
+            if r_child > 0.0 and parent[_U(j)] == rd:
+                parent[_U(j)] = _ORPHAN
                 o_tail = _ring_push(orphans, o_tail, j)
     return a_tail, o_tail
 

@@ -203,7 +203,7 @@ def _build_rows(unary, pairwise, off, res, tr, y0, y1):
     for y in range(y0, y1):
         row = (y + 1) * Wp + 1
         for x in range(W):
-            tr[row + x] = unary[y, x]
+            tr[_U(row + x)] = unary[y, x]
     for k in range(K):
         dy = _DY[k]
         dx = _DX[k]
@@ -215,9 +215,9 @@ def _build_rows(unary, pairwise, off, res, tr, y0, y1):
             for x in range(x_lo, x_hi):
                 w = pairwise[k, y, x]
                 i = row + x
-                j = i + off[k]
-                res[i * D + k] = w
-                res[j * D + k + K] = w
+                j = i + off[_U(k)]
+                res[_U(i * D + k)] = w
+                res[_U(j * D + k + K)] = w
 
 
 @njit(**_NO_NRT)
@@ -237,23 +237,23 @@ def _push_trivial_range(D, off, res, tr, lo, hi):
     is read only over an arc with residual, so nodes behind zeroed arcs are never read."""
     half = D // 2
     for i in range(lo, hi):
-        if tr[i] <= 0.0:
+        if tr[_U(i)] <= 0.0:
             continue
         for d in range(D):
             e = i * D + d
-            delta = res[e]
+            delta = res[_U(e)]
             if delta > 0.0:
-                j = i + off[d]
-                if tr[j] < 0.0:
-                    if tr[i] < delta:
-                        delta = tr[i]
-                    if -tr[j] < delta:
-                        delta = -tr[j]
-                    res[e] -= delta
-                    res[j * D + (d ^ half)] += delta
-                    tr[i] -= delta
-                    tr[j] += delta
-                    if tr[i] == 0.0:
+                j = i + off[_U(d)]
+                if tr[_U(j)] < 0.0:
+                    if tr[_U(i)] < delta:
+                        delta = tr[_U(i)]
+                    if -tr[_U(j)] < delta:
+                        delta = -tr[_U(j)]
+                    res[_U(e)] -= delta
+                    res[_U(j * D + (d ^ half))] += delta
+                    tr[_U(i)] -= delta
+                    tr[_U(j)] += delta
+                    if tr[_U(i)] == 0.0:
                         break
 
 
@@ -263,7 +263,7 @@ def _push_trivial_range(D, off, res, tr, lo, hi):
 @njit(**_NO_NRT)
 def _ring_push(buf, tail, node):
     """Append ``node`` to the ring buffer ``buf``; return the new tail."""
-    buf[tail] = node
+    buf[_U(tail)] = node
     tail += 1
     return 0 if tail == buf.shape[0] else tail
 
@@ -271,7 +271,7 @@ def _ring_push(buf, tail, node):
 @njit(**_NO_NRT)
 def _ring_pop(buf, head):
     """Take the node at ``head``; return ``(node, new_head)``."""
-    node = buf[head]
+    node = buf[_U(head)]
     head += 1
     return node, (0 if head == buf.shape[0] else head)
 
@@ -557,12 +557,12 @@ def _activate_terminals(lo, hi, tr, tree, parent, dist, in_q, active):
     terminal's tree, in index order from the start of ``active``; returns the tail."""
     a_tail = 0
     for i in range(lo, hi):
-        t = tr[i]
+        t = tr[_U(i)]
         if t != 0.0:
-            tree[i] = _SOURCE if t > 0.0 else _SINK
-            parent[i] = _TERMINAL
-            dist[i] = 1
-            in_q[i] = 1
+            tree[_U(i)] = _SOURCE if t > 0.0 else _SINK
+            parent[_U(i)] = _TERMINAL
+            dist[_U(i)] = 1
+            in_q[_U(i)] = 1
             a_tail = _ring_push(active, a_tail, i)
     return a_tail
 
@@ -585,15 +585,15 @@ def _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
         # ---- pick the next active node (the current one first, if still alive)
         i = -1
         if current >= 0:
-            in_q[current] = 0
-            if tree[current] != _FREE:
+            in_q[_U(current)] = 0
+            if tree[_U(current)] != _FREE:
                 i = current
             current = -1
         if i < 0:
             while a_head != a_tail:
                 k, a_head = _ring_pop(active, a_head)
-                in_q[k] = 0
-                if tree[k] != _FREE:
+                in_q[_U(k)] = 0
+                if tree[_U(k)] != _FREE:
                     i = k
                     break
             if i < 0:
@@ -604,13 +604,13 @@ def _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
         time += 1
         if time == _TIME_WRAP:
             for k in range(lo, hi):
-                ts[k] = 0
+                ts[_U(k)] = 0
             time = 1
         if mid_s < 0:
             continue  # i is now passive
 
         # ---- augmentation + adoption; i stays current (marked in-queue meanwhile)
-        in_q[i] = 1
+        in_q[_U(i)] = 1
         current = i
         # Orphans are adopted in maxflow.cpp's order: the augmentation's own
         # orphans last-in first-out (nearest to a terminal first), each followed
@@ -619,7 +619,7 @@ def _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
         while top > 0:
             top -= 1
             a_tail, o_tail = _process_orphan(
-                stack[top], D, off, res, tree, parent, ts, dist, time,
+                stack[_U(top)], D, off, res, tree, parent, ts, dist, time,
                 in_q, active, a_tail, orphans, o_tail,
             )
             while o_head != o_tail:
@@ -641,7 +641,7 @@ def _write_mask(H, W, tree, out):
     for y in range(H):
         row = (y + 1) * Wp + 1
         for x in range(W):
-            out[y, x] = tree[row + x] != _SOURCE
+            out[y, x] = tree[_U(row + x)] != _SOURCE
 
 
 @njit(nogil=True, cache=True)
@@ -685,7 +685,7 @@ def _reset_work(pairwise, ys, work):
     dist[:] = 0
     in_q[:] = 0
     for s in range(1, ys.shape[0] - 1):
-        _seam_arcs(pairwise, off, res, ys[s], False)
+        _seam_arcs(pairwise, off, res, ys[_U(s)], False)
 
 
 @njit(nogil=True, cache=True)
@@ -822,8 +822,8 @@ def _seam_arcs(pairwise, off, res, y, restore=True):
         for x in range(x_lo, x_hi):
             w = pairwise[k, y - 1, x] if restore else 0.0
             i = row + x
-            res[i * D + k] = w
-            res[(i + off[k]) * D + k + K] = w
+            res[_U(i * D + k)] = w
+            res[_U((i + off[_U(k)]) * D + k + K)] = w
 
 
 @njit(nogil=True, cache=True)
@@ -853,11 +853,11 @@ def _join_strips(unary, pairwise, ys, out, off, res, tr, tree, parent, ts, dist,
     D = off.shape[0]
     a_tail = 0
     for s in range(1, ys.shape[0] - 1):
-        y = ys[s]
+        y = ys[_U(s)]
         _seam_arcs(pairwise, off, res, y)
         for i in range(y * Wp + 1, (y + 2) * Wp - 1):  # grid rows y - 1 and y
-            if tree[i] != _FREE and in_q[i] == 0:
-                in_q[i] = 1
+            if tree[_U(i)] != _FREE and in_q[_U(i)] == 0:
+                in_q[_U(i)] = 1
                 a_tail = _ring_push(active, a_tail, i)
     _bk_loop(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, a_tail,
              times.max() + 1, 0, tr.shape[0])

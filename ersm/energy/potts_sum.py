@@ -78,8 +78,8 @@ def _mask_energy_batch(unary, pairwise, mask, out):
 def mask_energy_numpy(unary: np.ndarray, pairwise: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``(B,)`` float64 energies (no constant) of keep-masks ``mask (B, H, W)`` (bool or
     0/1) for ``unary (B, H, W)`` and ``pairwise (B, K, H, W)`` (NumPy, any strides)."""
-    out = np.empty(mask.shape[0], dtype=np.float64)
     mask = np.asarray(mask)
+    out = np.empty(mask.shape[0], dtype=np.float64)
     _mask_energy_batch(np.asarray(unary, dtype=np.float64), np.asarray(pairwise, dtype=np.float64),
                        mask if mask.dtype == np.bool_ else mask != 0, out)
     return out

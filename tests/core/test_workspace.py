@@ -78,7 +78,9 @@ def test_expansion_with_kept_scratch_equals_fresh(options, connectivity, threads
 
 
 def _grid_energies(batch: int, h: int, w: int, connectivity: int) -> list[ersm.GridEnergy]:
-    """Energies of one shape with different values (float, then integer, then ties)."""
+    """Energies of one shape with different values (float, then integer, then ties).
+    Unlike ``ersm.testing.random_grid_energy`` the weights of edges leaving the grid stay
+    non-zero: a kept residual graph must ignore them as a fresh one does."""
     k = connectivity // 2
     out = []
     for seed in range(3):

@@ -14,6 +14,7 @@ if set, else ``NUMBA_NUM_THREADS`` if set, else the number of CPUs this process 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -27,19 +28,18 @@ _OVERRIDE: int | None = None
 
 def set_num_threads(threads: int | None) -> None:
     """Use ``threads`` threads for batch-parallel kernels in this process (None: back to
-    the environment). The pool is rebuilt at its next use if its size changes.
+    the environment). The pool itself only grows: with fewer threads than it has, only
+    that many of its threads work on a call (the others sleep), so switching back and
+    forth costs no new threads and no fresh per-thread workspace.
 
     Raises:
         ValueError: ``threads < 1``.
     """
-    global _OVERRIDE, _POOL
+    global _OVERRIDE
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be >= 1 or None, got {threads}")
     with _LOCK:
         _OVERRIDE = None if threads is None else int(threads)
-        if _POOL is not None and _POOL._max_workers != num_threads():
-            _POOL.shutdown(wait=False)
-            _POOL = None
 
 
 def num_threads() -> int:
@@ -63,11 +63,15 @@ def default_num_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _pool() -> ThreadPoolExecutor:
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The process's pool, with ``threads`` workers at least (a smaller one is replaced;
+    its threads end once idle)."""
     global _POOL
     with _LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(num_threads(), thread_name_prefix="ersm")
+        if _POOL is None or _POOL._max_workers < threads:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(threads, thread_name_prefix="ersm")
         return _POOL
 
 
@@ -86,6 +90,8 @@ def run_batch(kernel: Callable[..., Any], batch_size: int, *args: Any) -> None:
 
     ``kernel`` must be a ``nogil`` Numba function that writes its results into arrays
     among ``args`` for samples ``start <= b < stop`` only. Single-chunk work runs inline.
+    :func:`num_threads` workers take the chunks in order, each the next one free when it
+    is done with its last (uneven maps balance).
     """
     threads = num_threads()
     if batch_size <= 1 or threads == 1:
@@ -94,6 +100,15 @@ def run_batch(kernel: Callable[..., Any], batch_size: int, *args: Any) -> None:
         return
     n_chunks = min(batch_size, threads * CHUNKS_PER_THREAD)
     bounds = [batch_size * i // n_chunks for i in range(n_chunks + 1)]
-    futures = [_pool().submit(kernel, lo, hi, *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    next_chunk = itertools.count()  # next() is atomic under the GIL
+
+    def work() -> None:
+        for c in iter(next_chunk.__next__, None):
+            if c >= n_chunks:
+                return
+            kernel(bounds[c], bounds[c + 1], *args)
+
+    pool = _pool(threads)
+    futures = [pool.submit(work) for _ in range(min(threads, n_chunks))]
     for future in futures:
         future.result()

@@ -15,6 +15,10 @@ from .edge_span import edge_span
 
 __all__ = ["mask_energy_numpy", "potts_energy_map", "potts_energy_numpy"]
 
+#: subscripts cast to this are known non-negative: no wraparound test, so the row loops
+#: vectorise (3.5× faster than signed subscripts, measured)
+_U = np.uint64
+
 
 @njit(nogil=True, cache=True)
 def potts_energy_map(unary, pairwise, labels):
@@ -30,19 +34,49 @@ def potts_energy_map(unary, pairwise, labels):
     return total + _cut_sum(pairwise, labels)
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _masked_row(bits, keep, tmp, tmp_bits, x_lo, x_hi):
+    """``Σ_x bits[x]`` as float64 over ``x_lo <= x < x_hi`` where ``keep[x]``, left to right.
+
+    Branch-free (the masks of real pictures change unpredictably, and a mispredicted
+    branch per term cost 3.5× the sum): each value's bits are ANDed with all-ones or
+    zero, so a dropped term is ``+0.0`` exactly (also for infinite values) and the sum
+    is the same as skipping it."""
+    for x in range(x_lo, x_hi):
+        tmp_bits[_U(x)] = bits[_U(x)] & -np.int64(keep[_U(x)])
+    row = 0.0
+    for x in range(x_lo, x_hi):
+        row += tmp[_U(x)]
+    return row
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _edge_row(w_bits, labels, y, dy, dx, x_lo, x_hi, differ, tmp, tmp_bits):
+    """``Σ_x w[y, x] [l(y, x) ≠ l(y + dy, x + dx)]`` of one grid row, left to right
+    (``w_bits``: the weights' int64 bits; ``differ`` ``(W,)`` bool scratch)."""
+    for x in range(x_lo, x_hi):
+        differ[_U(x)] = labels[_U(y), _U(x)] != labels[_U(y + dy), _U(x + dx)]
+    return _masked_row(w_bits[y], differ, tmp, tmp_bits, x_lo, x_hi)
+
+
+@njit(nogil=True, cache=True)
+def _row_scratch(W):
+    """``(differ (W,) bool, tmp (W,) float64, tmp_bits)``: ``tmp_bits`` is ``tmp``'s int64 view."""
+    tmp = np.empty(W, dtype=np.float64)
+    return np.empty(W, dtype=np.bool_), tmp, tmp.view(np.int64)
+
+
 @njit(nogil=True, cache=True)
 def _cut_sum(pairwise, labels):
     """``Σ_(i,j) w_ij [l_i ≠ l_j]`` of one map, ``labels (H, W)`` (int or bool), in row sums."""
     H, W = labels.shape
+    w_bits = pairwise.view(np.int64)
+    differ, tmp, tmp_bits = _row_scratch(W)
     total = 0.0
     for k in range(pairwise.shape[0]):
         dy, dx, x_lo, x_hi = edge_span(k, W)
         for y in range(H - dy):
-            row = 0.0
-            for x in range(x_lo, x_hi):
-                if labels[y, x] != labels[y + dy, x + dx]:
-                    row += pairwise[k, y, x]
-            total += row
+            total += _edge_row(w_bits[k], labels, y, dy, dx, x_lo, x_hi, differ, tmp, tmp_bits)
     return total
 
 
@@ -62,24 +96,68 @@ def potts_energy_numpy(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarr
     return out
 
 
+#: below this many terms (tokens plus edges) a batch's mask energies are summed inline
+_PARALLEL_MIN_TERMS = 1 << 18
+
+
 @njit(nogil=True, cache=True)
-def _mask_energy_batch(unary, pairwise, mask, out):
-    for b in range(mask.shape[0]):
+def _mask_rows(start, stop, unary, pairwise, mask, sums):
+    """Row sums ``sums[b, r]`` for the flat rows ``start <= b·R + r < stop`` (``R = (1 + K)·H``):
+    row ``r < H`` is ``Σ_x θ[r, x] m[r, x]``, row ``H + k·H + y`` the cut of channel ``k`` on
+    grid row ``y`` (``0.0`` past the last edge row)."""
+    B, H, W = mask.shape
+    K = pairwise.shape[1]
+    R = (1 + K) * H
+    u_bits = unary.view(np.int64)
+    w_bits = pairwise.view(np.int64)
+    differ, tmp, tmp_bits = _row_scratch(W)
+    for flat in range(start, stop):
+        b = flat // R
+        r = flat - b * R
+        if r < H:
+            sums[b, r] = _masked_row(u_bits[b, r], mask[b, r], tmp, tmp_bits, 0, W)
+            continue
+        k = (r - H) // H
+        y = r - H - k * H
+        dy, dx, x_lo, x_hi = edge_span(k, W)
+        sums[b, r] = (_edge_row(w_bits[b, k], mask[b], y, dy, dx, x_lo, x_hi, differ, tmp,
+                                tmp_bits) if y < H - dy else 0.0)
+
+
+@njit(nogil=True, cache=True)
+def _add_rows(sums, H, out):
+    """``out[b] = Σ_r<H sums[b, r] + Σ_r>=H sums[b, r]``, each added in row order."""
+    for b in range(sums.shape[0]):
         total = 0.0
-        for y in range(mask.shape[1]):
-            row = 0.0
-            for x in range(mask.shape[2]):
-                if mask[b, y, x]:
-                    row += unary[b, y, x]
-            total += row
-        out[b] = total + _cut_sum(pairwise[b], mask[b])
+        for r in range(H):
+            total += sums[b, r]
+        cut = 0.0
+        for r in range(H, sums.shape[1]):
+            cut += sums[b, r]
+        out[b] = total + cut
 
 
 def mask_energy_numpy(unary: np.ndarray, pairwise: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``(B,)`` float64 energies (no constant) of keep-masks ``mask (B, H, W)`` (bool or
-    0/1) for ``unary (B, H, W)`` and ``pairwise (B, K, H, W)`` (NumPy, any strides)."""
+    0/1) for ``unary (B, H, W)`` and ``pairwise (B, K, H, W)`` (NumPy, any strides).
+
+    Rows are summed on the batch thread pool when there are many terms; each row is
+    added left to right and the rows in order, so the result does not depend on the
+    thread count.
+    """
+    from ..core.parallel import run_batch
+
     mask = np.asarray(mask)
-    out = np.empty(mask.shape[0], dtype=np.float64)
-    _mask_energy_batch(np.asarray(unary, dtype=np.float64), np.asarray(pairwise, dtype=np.float64),
-                       mask if mask.dtype == np.bool_ else mask != 0, out)
+    mask = mask if mask.dtype == np.bool_ else mask != 0
+    unary = np.asarray(unary, dtype=np.float64)
+    pairwise = np.asarray(pairwise, dtype=np.float64)
+    B, H, W = mask.shape
+    K = pairwise.shape[1]
+    sums = np.empty((B, (1 + K) * H), dtype=np.float64)
+    if B * H * W * (1 + K) >= _PARALLEL_MIN_TERMS:
+        run_batch(_mask_rows, sums.size, unary, pairwise, mask, sums)
+    else:
+        _mask_rows(0, sums.size, unary, pairwise, mask, sums)
+    out = np.empty(B, dtype=np.float64)
+    _add_rows(sums, H, out)
     return out

@@ -113,7 +113,7 @@ def test_forked_worker_gets_a_fresh_kernel_thread_pool(monkeypatch):
     monkeypatch.setattr("ersm.jobs.executors.threads_per_worker", lambda workers: 2)
     parallel.set_num_threads(2)
     try:
-        parallel._pool()  # this process's pool threads do not exist in a forked child
+        parallel._pool(2)  # this process's pool threads do not exist in a forked child
         got = dict(map_processes(_batch_threads, list(range(6)), 2))
     finally:
         parallel.set_num_threads(None)

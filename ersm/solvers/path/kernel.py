@@ -93,6 +93,8 @@ _DY = np.array([o[0] for o in OFFSETS], dtype=np.int64)
 _DX = np.array([o[1] for o in OFFSETS], dtype=np.int64)
 _EXP = 96  # expansion buffer: a nonoverlapping float64 expansion has < 45 components
 _SPLITTER = 134217729.0  # 2^27 + 1 (Dekker)
+#: subscripts cast to this are known non-negative (no Numba wraparound test), as in bk.py
+_U = np.uint64
 
 _OPTS = dict(nogil=True, cache=True)
 _PARALLEL_MIN_TOKENS = 4096  # smaller single maps stay on one thread
@@ -215,31 +217,31 @@ def _components(a, b, order, pos, nb, seen, stamp, buf, st_a, st_b, top):
     D = nb.shape[1]
     n_out = 0
     for s in range(a, b):
-        root = order[s]
-        if seen[root] == stamp:
+        root = order[_U(s)]
+        if seen[_U(root)] == stamp:
             continue
-        seen[root] = stamp
+        seen[_U(root)] = stamp
         start = n_out
-        buf[n_out] = root
+        buf[_U(n_out)] = root
         n_out += 1
         head = start
         while head < n_out:
-            i = buf[head]
+            i = buf[_U(head)]
             head += 1
             for d in range(D):
-                j = nb[i, d]
-                if j >= 0 and seen[j] != stamp:
-                    pj = pos[j]
+                j = nb[_U(i), _U(d)]
+                if j >= 0 and seen[_U(j)] != stamp:
+                    pj = pos[_U(j)]
                     if a <= pj < b:
-                        seen[j] = stamp
-                        buf[n_out] = j
+                        seen[_U(j)] = stamp
+                        buf[_U(n_out)] = j
                         n_out += 1
-        st_a[top] = a + start
-        st_b[top] = a + n_out
+        st_a[_U(top)] = a + start
+        st_b[_U(top)] = a + n_out
         top += 1
     for s in range(n_out):
-        order[a + s] = buf[s]
-        pos[buf[s]] = a + s
+        order[_U(a + s)] = buf[_U(s)]
+        pos[_U(buf[_U(s)])] = a + s
     return top
 
 
@@ -306,8 +308,8 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
     confirmed = 0
     while top > 0 and top < limit:
         top -= 1
-        a = st_a[top]
-        b = st_b[top]
+        a = st_a[_U(top)]
+        b = st_b[_U(top)]
         q = b - a
         # exact N = -P = -(Σ θ_i + Σ_boundary ±w) and the bounding box
         m = 0
@@ -316,16 +318,16 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
         x0 = W
         x1 = -1
         for s in range(a, b):
-            i = order[s]
-            m = _grow(e, m, -theta_flat[i])
+            i = order[_U(s)]
+            m = _grow(e, m, -theta_flat[_U(i)])
             for d in range(D):
-                j = nb[i, d]
+                j = nb[_U(i), _U(d)]
                 if j >= 0:
-                    pj = pos[j]
+                    pj = pos[_U(j)]
                     if pj >= b:
-                        m = _grow(e, m, nw[i, d])  # kept neighbour: θ' -= w
+                        m = _grow(e, m, nw[_U(i), _U(d)])  # kept neighbour: θ' -= w
                     elif pj < a:
-                        m = _grow(e, m, -nw[i, d])  # dropped neighbour: θ' += w
+                        m = _grow(e, m, -nw[_U(i), _U(d)])  # dropped neighbour: θ' += w
             y = i // W
             x = i - y * W
             y0 = min(y0, y)
@@ -334,24 +336,24 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
             x1 = max(x1, x)
         lam = _floor_div(e, m, float(q), tmp)
         if q == 1:
-            t_out[order[a]] = lam
+            t_out[_U(order[_U(a)])] = lam
             continue
         if q == 2:
             # two tokens joined by w: one breakpoint iff |θ'_i − θ'_j| <= 2w, else the
             # token with the smaller θ' stays kept longer (no cut needed)
-            i = order[a]
-            j = order[a + 1]
+            i = order[_U(a)]
+            j = order[_U(a + 1)]
             w2 = 0.0
             for d in range(D):
-                if nb[i, d] == j:
-                    w2 = nw[i, d] + nw[i, d]
-            diff = th[i] - th[j]
+                if nb[_U(i), _U(d)] == j:
+                    w2 = nw[_U(i), _U(d)] + nw[_U(i), _U(d)]
+            diff = th[_U(i)] - th[_U(j)]
             if -w2 <= diff <= w2:
-                kept_flag[i] = True
-                kept_flag[j] = True
+                kept_flag[_U(i)] = True
+                kept_flag[_U(j)] = True
             else:
-                kept_flag[i] = diff < 0.0
-                kept_flag[j] = diff > 0.0
+                kept_flag[_U(i)] = diff < 0.0
+                kept_flag[_U(j)] = diff > 0.0
         else:
             P = -_approx(e, m)
             fq = float(q)
@@ -364,19 +366,19 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
             res[:] = 0.0
             tr[:] = 0.0
             for s in range(a, b):
-                i = order[s]
+                i = order[_U(s)]
                 y = i // W
                 node = (y - y0 + 1) * Wp + (i - y * W - x0 + 1)
-                node_of[i] = node
-                tr[node] = fq * th[i] - P
+                node_of[_U(i)] = node
+                tr[_U(node)] = fq * th[_U(i)] - P
                 for k in range(K):
-                    j = nb[i, k]
+                    j = nb[_U(i), _U(k)]
                     if j >= 0:
-                        pj = pos[j]
+                        pj = pos[_U(j)]
                         if a <= pj < b:
-                            wq = fq * nw[i, k]
-                            res[node * D + k] = wq
-                            res[(node + off[k]) * D + k + K] = wq
+                            wq = fq * nw[_U(i), _U(k)]
+                            res[_U(node * D + k)] = wq
+                            res[_U((node + off[k]) * D + k + K)] = wq
             push_trivial_paths(D, off, res, tr)
             tree[:nn] = 0
             parent[:nn] = NO_PARENT
@@ -388,11 +390,11 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
             cuts += 1
             area += nn
             for s in range(a, b):
-                i = order[s]
-                kept_flag[i] = tree[node_of[i]] != SOURCE
+                i = order[_U(s)]
+                kept_flag[_U(i)] = tree[_U(node_of[_U(i)])] != SOURCE
         kept = 0
         for s in range(a, b):
-            if kept_flag[order[s]]:
+            if kept_flag[_U(order[_U(s)])]:
                 kept += 1
         if q > 2:
             cut_tokens += q
@@ -400,45 +402,45 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
             if q > 2:
                 confirmed += q
             for s in range(a, b):
-                t_out[order[s]] = lam
+                t_out[_U(order[_U(s)])] = lam
             continue
         # stable partition: dropped part (lower thresholds) first, kept part above it
         mid = a + (q - kept)
         lo = 0
         hi = q - kept
         for s in range(a, b):
-            i = order[s]
-            if kept_flag[i]:
-                buf[hi] = i
+            i = order[_U(s)]
+            if kept_flag[_U(i)]:
+                buf[_U(hi)] = i
                 hi += 1
             else:
-                buf[lo] = i
+                buf[_U(lo)] = i
                 lo += 1
         for s in range(q):
-            order[a + s] = buf[s]
-            pos[buf[s]] = a + s
+            order[_U(a + s)] = buf[_U(s)]
+            pos[_U(buf[_U(s)])] = a + s
         # fold the other side into the unaries
         for s in range(a, b):
-            i = order[s]
+            i = order[_U(s)]
             for d in range(D):
-                j = nb[i, d]
+                j = nb[_U(i), _U(d)]
                 if j >= 0:
-                    pj = pos[j]
+                    pj = pos[_U(j)]
                     if s < mid and mid <= pj < b:
-                        th[i] -= nw[i, d]
+                        th[_U(i)] -= nw[_U(i), _U(d)]
                     elif s >= mid and a <= pj < mid:
-                        th[i] += nw[i, d]
+                        th[_U(i)] += nw[_U(i), _U(d)]
         stamp += step
         # kept side: thresholds >= lam*, all +inf if lam* >= lam_max
         if lam >= lam_max:
             for s in range(mid, b):
-                t_out[order[s]] = np.inf
+                t_out[_U(order[_U(s)])] = np.inf
         else:
             top = _components(mid, b, order, pos, nb, seen, stamp, buf, st_a, st_b, top)
         # dropped side: thresholds < lam*, all -inf if lam* <= lam_min
         if lam < lam_min:
             for s in range(a, mid):
-                t_out[order[s]] = -np.inf
+                t_out[_U(order[_U(s)])] = -np.inf
         else:
             top = _components(a, mid, order, pos, nb, seen, stamp, buf, st_a, st_b, top)
     stats[0] += cuts

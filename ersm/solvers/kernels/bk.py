@@ -120,6 +120,8 @@ loses that much relative precision on the new one; solve such a step cold.
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import num_threads, run_batch
@@ -171,6 +173,33 @@ _INLINE = dict(_NO_NRT, inline="always")
 #: arithmetic stays signed (Numba types ``uint64 op int64`` as float64). Measured 1.3x less
 #: CPU per cut on real pictures, decisions unchanged (bench/RESULTS.md, issue 15 round 7).
 _U = np.uint64
+
+#: Direction counts carried by a type: ``(0,) * D``. A kernel given one of these for its
+#: ``D`` argument is compiled for that ``D`` (:func:`_directions`): its loops over the
+#: directions unroll and ``i * D + d`` folds. A plain int ``D`` works too (one compilation
+#: for any ``D``). Measured 1.07-1.13x less CPU per cut at 4-conn, 1.01-1.08x at 8-conn
+#: (bench/RESULTS.md, issue 15 round 9).
+_D4 = (0, 0, 0, 0)
+_D8 = (0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def _directions(D):
+    """The number of directions ``D``: the length of a direction tuple, or ``D`` itself."""
+    return len(D) if isinstance(D, tuple) else int(D)
+
+
+@overload(_directions, inline="always")
+def _directions_jit(D):
+    if isinstance(D, types.BaseTuple):
+        count = len(D)
+        return lambda D: count
+    return lambda D: D
+
+
+def _direction_type(K: int) -> tuple:
+    """The direction tuple of ``K`` pairwise channels (4- or 8-connectivity)."""
+    return _D4 if K == 2 else _D8
+
 
 # (dy, dx) per pairwise channel k, frozen as compile-time constants.
 _DY = np.array([o[0] for o in OFFSETS], dtype=np.int64)
@@ -242,6 +271,7 @@ def _push_trivial_paths(D, off, res, tr):
 def _push_trivial_range(D, off, res, tr, lo, hi):
     """:func:`_push_trivial_paths` for the nodes ``lo <= i < hi``. A neighbour's ``tr``
     is read only over an arc with residual, so nodes behind zeroed arcs are never read."""
+    D = _directions(D)
     half = D // 2
     for i in range(lo, hi):
         if tr[_U(i)] <= 0.0:
@@ -294,6 +324,7 @@ def _grow(i, D, off, res, tree, parent, ts, dist, in_q, active, a_tail):
     Returns ``(s, d, a_tail)``: if the trees touch, ``s`` is the source-tree end
     of the connecting arc ``s -> s + off[d]``, else ``s = -1``.
     """
+    D = _directions(D)
     half = D // 2
     iu = _U(i)
     ts_i = ts[iu]
@@ -362,6 +393,7 @@ def _augment(s, d, D, off, res, tr, parent, stack):
     same order (so the sink orphan nearest to its terminal is on top). Returns the
     number of orphans.
     """
+    D = _directions(D)
     half = D // 2
     t = s + off[_U(d)]
     delta = res[_U(s * D + d)]
@@ -478,6 +510,7 @@ def _process_orphan(i, D, off, res, tree, parent, ts, dist, time,
     """Find a new parent for orphan ``i`` or free it (Kolmogorov's
     ``process_source_orphan`` / ``process_sink_orphan``). Returns the new
     tails of the active and orphan ring buffers."""
+    D = _directions(D)
     half = D // 2
     label = tree[_U(i)]
     is_source = label == _SOURCE
@@ -652,23 +685,38 @@ def _write_mask(H, W, tree, out):
 def _solve_map(unary, pairwise, out):
     """Exact min cut of one map; writes the canonical keep-mask into ``out``."""
     H, W = unary.shape
-    _solve_map_in(unary, pairwise, out, _strip_work(H, W, pairwise.shape[0], _strip_count(H, W)))
+    K = pairwise.shape[0]
+    work = _strip_work(H, W, K, _strip_count(H, W))
+    if K == 2:
+        _solve_map_in(unary, pairwise, out, work, _D4)
+    else:
+        _solve_map_in(unary, pairwise, out, work, _D8)
 
 
 @njit(nogil=True, cache=True)
-def _solve_map_in(unary, pairwise, out, work):
+def _solve_map_in(unary, pairwise, out, work, D):
     """:func:`_solve_map` on the arrays ``work`` of :func:`_strip_work` for this shape,
-    fresh or left by an earlier call (:func:`_reset_work` brings them back)."""
+    fresh or left by an earlier call (:func:`_reset_work` brings them back); ``D`` is the
+    direction tuple of the connectivity (:func:`_direction_type`), so that only the
+    kernels of that connectivity are compiled."""
     H, W = unary.shape
     off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, times = work
     P = times.shape[0]
     ys = _strip_rows(H, P)
     _reset_work(pairwise, ys, work)
-    if P > 1:
-        _solve_strips(0, P, unary, pairwise, ys, *work)
-        _join_strips(unary, pairwise, ys, out, *work)
+    _solve_map_on(unary, pairwise, out, ys, D, *work)
+
+
+@njit(nogil=True, cache=True)
+def _solve_map_on(unary, pairwise, out, ys, D, off, res, tr, tree, parent, ts, dist, in_q, active,
+                  orphans, stack, times):
+    """The cut of :func:`_solve_map_in` on reset arrays, ``D`` a direction tuple."""
+    H, W = unary.shape
+    if times.shape[0] > 1:
+        work = (off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, times)
+        _solve_strips(0, times.shape[0], unary, pairwise, ys, D, *work)
+        _join_strips(unary, pairwise, ys, out, D, *work)
         return
-    D = off.shape[0]
     _build_residuals(unary, pairwise, off, res, tr)
     _push_trivial_paths(D, off, res, tr)
     _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
@@ -693,9 +741,9 @@ def _reset_work(pairwise, ys, work):
 
 
 @njit(nogil=True, cache=True)
-def _solve_range_in(start, stop, unary, pairwise, out, work):
+def _solve_range_in(start, stop, unary, pairwise, out, work, D):
     for b in range(start, stop):
-        _solve_map_in(unary[b], pairwise[b], out[b], work)
+        _solve_map_in(unary[b], pairwise[b], out[b], work, D)
 
 
 def _work_for(H: int, W: int, K: int, P: int):
@@ -709,7 +757,7 @@ def _solve_chunk(start: int, stop: int, unary: np.ndarray, pairwise: np.ndarray,
     """Maps ``start <= b < stop`` of a batch on this thread's kept work arrays."""
     _, H, W = unary.shape
     work = _work_for(H, W, pairwise.shape[1], _strip_count(H, W))
-    _solve_range_in(start, stop, unary, pairwise, out, work)
+    _solve_range_in(start, stop, unary, pairwise, out, work, _direction_type(pairwise.shape[1]))
 
 
 def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
@@ -831,11 +879,10 @@ def _seam_arcs(pairwise, off, res, y, restore=True):
 
 
 @njit(nogil=True, cache=True)
-def _solve_strips(start, stop, unary, pairwise, ys, off, res, tr, tree, parent, ts, dist, in_q,
+def _solve_strips(start, stop, unary, pairwise, ys, D, off, res, tr, tree, parent, ts, dist, in_q,
                   active, orphans, stack, times):
     """Residual graph (seam arcs left at zero), trivial paths and BK of strips
-    ``start <= s < stop``, each its own graph."""
-    D = off.shape[0]
+    ``start <= s < stop``, each its own graph (``D``: direction count or tuple)."""
     Wp = unary.shape[1] + 2
     for s in range(start, stop):
         lo = (ys[s] + 1) * Wp
@@ -848,13 +895,12 @@ def _solve_strips(start, stop, unary, pairwise, ys, off, res, tr, tree, parent, 
 
 
 @njit(nogil=True, cache=True)
-def _join_strips(unary, pairwise, ys, out, off, res, tr, tree, parent, ts, dist, in_q, active,
+def _join_strips(unary, pairwise, ys, out, D, off, res, tr, tree, parent, ts, dist, in_q, active,
                  orphans, stack, times):
     """Restore the seam arcs, continue BK from the strips' trees with the seam rows
     active, and write the canonical keep-mask into ``out``."""
     H, W = unary.shape
     Wp = W + 2
-    D = off.shape[0]
     a_tail = 0
     for s in range(1, ys.shape[0] - 1):
         y = ys[_U(s)]
@@ -875,8 +921,9 @@ def _solve_map_threaded(unary: np.ndarray, pairwise: np.ndarray, out: np.ndarray
     ys = _strip_rows(H, strips)
     work = _work_for(H, W, pairwise.shape[0], strips)  # the pool works on its disjoint strips
     _reset_work(pairwise, ys, work)
-    run_batch(_solve_strips, strips, unary, pairwise, ys, *work)
-    _join_strips(unary, pairwise, ys, out, *work)
+    D = _direction_type(pairwise.shape[0])
+    run_batch(_solve_strips, strips, unary, pairwise, ys, D, *work)
+    _join_strips(unary, pairwise, ys, out, D, *work)
 
 
 # ------------------------------------------------------------- warm start
@@ -980,49 +1027,47 @@ def _finish_map(H, W, D, off, res, tr, out):
 
 
 @njit(nogil=True, cache=True)
-def _solve_map_keep(unary, pairwise, out, res, tr):
+def _solve_map_keep(unary, pairwise, out, res, tr, D):
     """Cold solve of one map (as :func:`_solve_map`) that leaves its final residual
-    state in ``res``/``tr`` (both must be zero on entry)."""
+    state in ``res``/``tr`` (both must be zero on entry); ``D``: :func:`_direction_type`."""
     H, W = unary.shape
-    K = pairwise.shape[0]
-    off = _direction_offsets(K, W + 2)
+    off = _direction_offsets(pairwise.shape[0], W + 2)
     _build_residuals(unary, pairwise, off, res, tr)
-    _push_trivial_paths(2 * K, off, res, tr)
-    _finish_map(H, W, 2 * K, off, res, tr, out)
+    _push_trivial_paths(D, off, res, tr)
+    _finish_map(H, W, D, off, res, tr, out)
 
 
 @njit(nogil=True, cache=True)
-def _solve_map_warm(unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res, tr, copy):
+def _solve_map_warm(unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res, tr, copy, D):
     """Warm solve of one map from the final residual state ``res_in``/``tr_in`` of
     ``(unary0, pairwise0)``; the new final state goes to ``res``/``tr`` (copied from
     ``res_in``/``tr_in`` first if ``copy``, else they are the same arrays).
 
     No trivial-path sweep here: after a small change almost every length-1 path is
     already saturated, and the sweep would cost a full pass (measured 15-25 % of a
-    warm solve); BK's growth finds the few new ones anyway."""
+    warm solve); BK's growth finds the few new ones anyway. ``D``: :func:`_direction_type`."""
     if copy:
         res[:] = res_in
         tr[:] = tr_in
     H, W = unary.shape
-    K = pairwise.shape[0]
-    off = _direction_offsets(K, W + 2)
+    off = _direction_offsets(pairwise.shape[0], W + 2)
     none = np.zeros(0, dtype=np.int32)
     _apply_energy_change(unary0, pairwise0, unary, pairwise, off, res, tr, none, none, False)
-    _finish_map(H, W, 2 * K, off, res, tr, out)
+    _finish_map(H, W, D, off, res, tr, out)
 
 
 @njit(nogil=True, cache=True)
-def _solve_range_keep(start, stop, unary, pairwise, out, res, tr):
+def _solve_range_keep(start, stop, unary, pairwise, out, res, tr, D):
     for b in range(start, stop):
-        _solve_map_keep(unary[b], pairwise[b], out[b], res[b], tr[b])
+        _solve_map_keep(unary[b], pairwise[b], out[b], res[b], tr[b], D)
 
 
 @njit(nogil=True, cache=True)
 def _solve_range_warm(start, stop, unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res,
-                      tr, copy):
+                      tr, copy, D):
     for b in range(start, stop):
         _solve_map_warm(unary0[b], pairwise0[b], unary[b], pairwise[b], out[b],
-                        res_in[b], tr_in[b], res[b], tr[b], copy)
+                        res_in[b], tr_in[b], res[b], tr[b], copy, D)
 
 
 def grid_state_sizes(H: int, W: int, K: int) -> tuple[int, int]:
@@ -1065,7 +1110,7 @@ def grid_mincut_batch_warm(unary: np.ndarray, pairwise: np.ndarray, state=None,
     if state is None:
         res = np.zeros((B, n_res), dtype=np.float64)
         tr = np.zeros((B, n), dtype=np.float64)
-        run_batch(_solve_range_keep, B, unary, pairwise, out, res, tr)
+        run_batch(_solve_range_keep, B, unary, pairwise, out, res, tr, _direction_type(K))
         return out, res, tr
 
     unary0, pairwise0, res_in, tr_in = state
@@ -1084,5 +1129,5 @@ def grid_mincut_batch_warm(unary: np.ndarray, pairwise: np.ndarray, state=None,
         tr = np.empty((B, n), dtype=np.float64)
     copy = not inplace
     run_batch(_solve_range_warm, B, unary0, pairwise0, unary, pairwise, out, res_in, tr_in, res,
-              tr, copy)
+              tr, copy, _direction_type(K))
     return out, res, tr

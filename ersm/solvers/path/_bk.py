@@ -15,8 +15,10 @@ grid_mincut_batch = _bk.grid_mincut_batch  # host batch cut (canonical)
 direction_offsets = _bk._direction_offsets  # Numba: flat offsets of the 2K directions
 push_trivial_paths = _bk._push_trivial_paths  # Numba: saturate s -> i -> j -> t paths
 maxflow = _bk._maxflow  # Numba: BK on a prepared padded residual graph
+DIRECTIONS_4 = _bk._D4  # direction tuple: compiles the BK helpers for 4-connectivity
+DIRECTIONS_8 = _bk._D8  # ... and for 8-connectivity
 SOURCE = _bk._SOURCE  # tree label of nodes reachable from the source
 NO_PARENT = _bk._NO_PARENT  # initial parent code
 
-__all__ = ["NO_PARENT", "SOURCE", "direction_offsets", "grid_mincut_batch", "maxflow",
+__all__ = ["DIRECTIONS_4", "DIRECTIONS_8", "NO_PARENT", "SOURCE", "direction_offsets", "grid_mincut_batch", "maxflow",
            "push_trivial_paths"]

@@ -85,7 +85,8 @@ from ersm.core.numba_cache import njit
 from ersm.core.parallel import CHUNKS_PER_THREAD, num_threads, run_batch
 from ersm.energy.offsets import OFFSETS
 
-from ._bk import NO_PARENT, SOURCE, direction_offsets, maxflow, push_trivial_paths
+from ._bk import (DIRECTIONS_4, DIRECTIONS_8, NO_PARENT, SOURCE, direction_offsets, maxflow,
+                  push_trivial_paths)
 
 __all__ = ["path_thresholds_batch"]
 
@@ -379,14 +380,12 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
                             wq = fq * nw[_U(i), _U(k)]
                             res[_U(node * D + k)] = wq
                             res[_U((node + off[k]) * D + k + K)] = wq
-            push_trivial_paths(D, off, res, tr)
-            tree[:nn] = 0
-            parent[:nn] = NO_PARENT
-            ts[:nn] = 0
-            dist[:nn] = 0
-            in_q[:nn] = 0
-            maxflow(D, off, res, tr, tree[:nn], parent[:nn], ts[:nn], dist[:nn], in_q[:nn],
-                    active[:nn], orphans[:nn], stack[:nn])
+            if K == 2:  # BK compiled for the connectivity (its direction loops unrolled)
+                _cut_box(DIRECTIONS_4, off, res, tr, tree, parent, ts, dist, in_q, active,
+                         orphans, stack, nn)
+            else:
+                _cut_box(DIRECTIONS_8, off, res, tr, tree, parent, ts, dist, in_q, active,
+                         orphans, stack, nn)
             cuts += 1
             area += nn
             for s in range(a, b):
@@ -448,6 +447,21 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
     stats[2] += cut_tokens
     stats[3] += confirmed
     return top, stamp
+
+
+@njit(**_OPTS)
+def _cut_box(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, nn):
+    """BK min cut of the prepared box graph of ``nn`` padded nodes (``res``, ``tr`` built):
+    trivial paths, fresh search trees, max-flow; ``tree[:nn]`` holds the cut after it.
+    ``D``: a direction tuple (``DIRECTIONS_4`` / ``DIRECTIONS_8``) or the int ``2K``."""
+    push_trivial_paths(D, off, res, tr)
+    tree[:nn] = 0
+    parent[:nn] = NO_PARENT
+    ts[:nn] = 0
+    dist[:nn] = 0
+    in_q[:nn] = 0
+    maxflow(D, off, res, tr, tree[:nn], parent[:nn], ts[:nn], dist[:nn], in_q[:nn],
+            active[:nn], orphans[:nn], stack[:nn])
 
 
 @njit(**_OPTS)

@@ -90,8 +90,8 @@ def run_batch(kernel: Callable[..., Any], batch_size: int, *args: Any) -> None:
 
     ``kernel`` must be a ``nogil`` Numba function that writes its results into arrays
     among ``args`` for samples ``start <= b < stop`` only. Single-chunk work runs inline.
-    :func:`num_threads` workers take the chunks in order, each the next one free when it
-    is done with its last (uneven maps balance).
+    The calling thread and ``num_threads() - 1`` pool workers take the chunks in order,
+    each the next one free when it is done with its last (uneven maps balance).
     """
     threads = num_threads()
     if batch_size <= 1 or threads == 1:
@@ -108,7 +108,14 @@ def run_batch(kernel: Callable[..., Any], batch_size: int, *args: Any) -> None:
                 return
             kernel(bounds[c], bounds[c + 1], *args)
 
-    pool = _pool(threads)
-    futures = [pool.submit(work) for _ in range(min(threads, n_chunks))]
-    for future in futures:
-        future.result()
+    # the caller takes chunks too: one thread fewer to wake, and a busy pool (other
+    # callers) never stalls this call
+    pool = _pool(threads - 1)
+    futures = [pool.submit(work) for _ in range(min(threads, n_chunks) - 1)]
+    try:
+        work()
+    finally:  # the workers write into ``args``: never return before they are done
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error

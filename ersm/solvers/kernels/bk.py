@@ -704,17 +704,8 @@ def _solve_map_in(unary, pairwise, out, work, D):
     P = times.shape[0]
     ys = _strip_rows(H, P)
     _reset_work(pairwise, ys, work)
-    _solve_map_on(unary, pairwise, out, ys, D, *work)
-
-
-@njit(nogil=True, cache=True)
-def _solve_map_on(unary, pairwise, out, ys, D, off, res, tr, tree, parent, ts, dist, in_q, active,
-                  orphans, stack, times):
-    """The cut of :func:`_solve_map_in` on reset arrays, ``D`` a direction tuple."""
-    H, W = unary.shape
-    if times.shape[0] > 1:
-        work = (off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, times)
-        _solve_strips(0, times.shape[0], unary, pairwise, ys, D, *work)
+    if P > 1:
+        _solve_strips(0, P, unary, pairwise, ys, D, *work)
         _join_strips(unary, pairwise, ys, out, D, *work)
         return
     _build_residuals(unary, pairwise, off, res, tr)

@@ -20,5 +20,5 @@ DIRECTIONS_8 = _bk._D8  # ... and for 8-connectivity
 SOURCE = _bk._SOURCE  # tree label of nodes reachable from the source
 NO_PARENT = _bk._NO_PARENT  # initial parent code
 
-__all__ = ["DIRECTIONS_4", "DIRECTIONS_8", "NO_PARENT", "SOURCE", "direction_offsets", "grid_mincut_batch", "maxflow",
-           "push_trivial_paths"]
+__all__ = ["DIRECTIONS_4", "DIRECTIONS_8", "NO_PARENT", "SOURCE", "direction_offsets",
+           "grid_mincut_batch", "maxflow", "push_trivial_paths"]

@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ersm  # noqa: E402
+from ersm.core.parallel import set_num_threads  # noqa: E402
 from ersm.solvers.path.kernel import path_thresholds_batch  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -92,6 +93,18 @@ def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
     # the first subproblem is a full-grid cut at λ* = mean(−θ): the hardest λ
     lam0 = -unary.mean(axis=(1, 2))[:, None, None]
     t_first = _median_time(lambda: ersm.solve(ersm.GridEnergy(unary + lam0, pairwise)), repeats)
+    # the reference BK (Kolmogorov's code in PyMaxflow, one thread, as its users call it)
+    # beside our path on one thread: the unit KBR 2007's "a handful of cuts" is counted in
+    reference = {}
+    if "maxflow" in ersm.solvers.available():
+        set_num_threads(1)
+        try:
+            t_path_1 = _median_time(lambda: ersm.solve_path(energy), repeats)
+        finally:
+            set_num_threads(None)
+        t_ref = _median_time(lambda: ersm.solve(energy, backend="maxflow"), repeats)
+        reference = {"path_1_thread_s": t_path_1, "pymaxflow_cut_s": t_ref,
+                     "path_1_thread_per_pymaxflow_cut": t_path_1 / t_ref}
     _, stats = path_thresholds_batch(unary, pairwise)
     n = size * size
     bps = [len(b) for b in path.breakpoints]
@@ -104,6 +117,7 @@ def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
         "cut_area_per_token": float(stats[:, 1].mean() / n),
         "cut_tokens_per_token": float(stats[:, 2].mean() / n),
         "confirm_tokens_per_token": float(stats[:, 3].mean() / n),
+        **reference,
     }
 
 
@@ -130,6 +144,10 @@ def main() -> None:
               f"tokens cut {row['cut_tokens_per_token']:.2f}n "
               f"({row['confirm_tokens_per_token']:.2f}n in confirming cuts); "
               f"first cut at mean λ {row['first_cut_at_mean_s'] * 1e3:.1f} ms", flush=True)
+        if "pymaxflow_cut_s" in row:
+            print(f"    one thread: path {row['path_1_thread_s'] * 1e3:.1f} ms ÷ PyMaxflow cut "
+                  f"{row['pymaxflow_cut_s'] * 1e3:.1f} ms = "
+                  f"{row['path_1_thread_per_pymaxflow_cut']:.2f}x", flush=True)
     meta = {
         "command": " ".join(["python", "bench/bench_path.py", *sys.argv[1:]]),
         "date": str(date.today()), "machine": platform.processor() or platform.machine(),

@@ -355,3 +355,38 @@ def test_private_numba_option_is_optional():
 
     assert not _bk_kernel._numba_has_option("no_such_option")
     assert ("_nrt" in _bk_kernel._NO_NRT) == _bk_kernel._numba_has_option("_nrt")
+
+
+@pytest.mark.parametrize("K", [2, 4])
+def test_only_frontier_roots_start_active(K):
+    """A root whose every residual arc (out of a source root, into a sink root) stays in
+    its own tree starts passive; every other root starts active, in index order."""
+    from ersm.solvers.kernels import bk
+
+    rng = np.random.default_rng(K)
+    H, W = 9, 11
+    unary = np.where(np.arange(W) < 5, 1.0, -1.0) * np.ones((H, 1))
+    unary[4, 2] = 0.0  # a free token inside the source region
+    pairwise = rng.random((K, H, W)) * (rng.random((K, H, W)) < 0.8)
+    D, n = 2 * K, (H + 2) * (W + 2)
+    off = bk._direction_offsets(K, W + 2)
+    res, tr = np.zeros(n * D), np.zeros(n)
+    bk._build_residuals(unary, pairwise, off, res, tr)
+    tree, parent = np.zeros(n, np.uint8), np.full(n, bk._NO_PARENT, np.int8)
+    dist, in_q, active = np.zeros(n, np.int32), np.zeros(n, np.uint8), np.empty(n, np.int32)
+    tail = bk._activate_terminals(0, n, D, off, res, tr, tree, parent, dist, in_q, active)
+    arcs = res.reshape(n, D)
+    want = []
+    for i in np.flatnonzero(tr):
+        label = bk._SOURCE if tr[i] > 0 else bk._SINK
+        assert tree[i] == label and parent[i] == bk._TERMINAL
+        if label == bk._SOURCE:
+            frontier = any(arcs[i, d] > 0 and tree[i + off[d]] != label for d in range(D))
+        else:
+            frontier = any(arcs[i + off[d], d ^ K] > 0 and tree[i + off[d]] != label
+                           for d in range(D))
+        if frontier:
+            want.append(i)
+    assert 0 < len(want) < np.count_nonzero(tr)
+    assert active[:tail].tolist() == want
+    assert np.flatnonzero(in_q).tolist() == want

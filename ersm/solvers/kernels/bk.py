@@ -32,6 +32,9 @@ max-flow algorithms", PAMI 2004) specialised to grids:
 * Before the trees are built, every length-1 path ``s -> i -> j -> t`` is
   saturated in one linear sweep (these are BK's first augmentations anyway;
   doing them greedily is much cheaper, e.g. 15x on a checkerboard).
+* Every node with ``tr != 0`` becomes a root of its terminal's tree; only roots on a
+  tree's frontier start active (:func:`_activate_terminals`: on pictures most roots
+  have residual arcs to same-tree roots only, and growing them would find nothing).
 * Two search trees (source / sink) grow from a FIFO of active nodes; when they
   touch, the path is augmented by its bottleneck (terminal residuals included; one
   walk up both trees finds it and records the path, the updates run over that
@@ -103,8 +106,8 @@ representation). So for the new energy ``(theta', w')`` we keep the flow and set
   terminal residuals, ``tr_i += e``, ``tr_j -= e``.
 
 The result is a valid residual graph of the new energy (up to a constant), so
-running BK from it (trees rebuilt from scratch with every ``tr != 0`` node as an
-active terminal root, then the usual growth/augment/adopt loop; the trivial-path
+running BK from it (trees rebuilt from scratch with every ``tr != 0`` node as a
+terminal root, those on a frontier active, then the usual growth/augment/adopt loop; the trivial-path
 sweep is skipped, as almost all short paths are still saturated)
 ends at a maximum flow of the new graph, and the reachable set is again the
 *canonical* cut: it depends only on the energy, not on the starting flow. On

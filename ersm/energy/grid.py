@@ -119,6 +119,11 @@ class GridEnergy(GridArrays):
             c = to_numpy(c, np.float64)
         return values + c
 
+    def with_constant(self, values: Any) -> Any:
+        """Energies ``values`` ``(B,)`` of masks summed without the constant, as
+        :meth:`energy` returns them: constant added, ``()`` if the energy is unbatched."""
+        return self._unbatch(self._with_constant(values))
+
     def energy(self, mask: Any) -> Any:
         """Discrete energy (constant included) of a binary mask, float64.
 
@@ -135,8 +140,7 @@ class GridEnergy(GridArrays):
         m = self._batched(mask, "mask")
         _check_binary(m, "mask")
         m = like(to_numpy(m), self.unary) if is_torch(self.unary) != is_torch(m) else m
-        values = discrete_energy(self.unary, self.pairwise, m)
-        return self._unbatch(self._with_constant(values))
+        return self.with_constant(discrete_energy(self.unary, self.pairwise, m))
 
     def relaxed(self, q: Any, kind: str = "multilinear") -> Any:
         """Relaxed energy (constant included) of marginals ``q ∈ [0, 1]``.

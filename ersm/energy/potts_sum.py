@@ -13,7 +13,7 @@ import numpy as np
 from ..core.numba_cache import njit
 from .edge_span import edge_span
 
-__all__ = ["mask_energy_numpy", "potts_energy_map", "potts_energy_numpy"]
+__all__ = ["mask_energy_map", "mask_energy_numpy", "potts_energy_map", "potts_energy_numpy"]
 
 #: subscripts cast to this are known non-negative: no wraparound test, so the row loops
 #: vectorise (3.5× faster than signed subscripts, measured)
@@ -94,6 +94,21 @@ def potts_energy_numpy(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarr
                         np.asarray(pairwise, dtype=np.float64),
                         np.asarray(labels, dtype=np.int64), out)
     return out
+
+
+@njit(nogil=True, cache=True)
+def mask_energy_map(unary, pairwise, mask):
+    """``E(mask)`` (no constant) of one map: ``unary (H, W)``, ``pairwise (K, H, W)``
+    float64 C-contiguous, ``mask (H, W)`` bool. Bit for bit what
+    :func:`mask_energy_numpy` returns for it (the same row sums, added in the same
+    order), for kernels that sum the energy of a mask they just wrote."""
+    H, W = mask.shape
+    u_bits = unary.view(np.int64)
+    _, tmp, tmp_bits = _row_scratch(W)
+    total = 0.0
+    for y in range(H):
+        total += _masked_row(u_bits[y], mask[y], tmp, tmp_bits, 0, W)
+    return total + _cut_sum(pairwise, mask)
 
 
 #: below this many terms (tokens plus edges) a batch's mask energies are summed inline

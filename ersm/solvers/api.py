@@ -75,6 +75,9 @@ def solve(energy: GridEnergy | PottsEnergy, backend: str | None = None,
         out = spec.run(unary, pairwise, **options)
     mask = out.pop("mask")
     q = out.pop("q", None)
+    # a backend may sum its masks' energies itself (``mask_energy``, no constant); used
+    # for NumPy energies, where it is bit for bit what ``energy.energy(mask)`` returns
+    mask_energy = out.pop("mask_energy", None)
     if is_torch(mask) != is_torch(energy.unary):
         mask = like(np.asarray(mask, dtype=bool), energy.unary)
         q = None if q is None else like(np.asarray(q), energy.unary)
@@ -83,7 +86,11 @@ def solve(energy: GridEnergy | PottsEnergy, backend: str | None = None,
     if not energy.batched:
         mask = mask[0]
         q = None if q is None else q[0]
-    return SolveResult(mask=mask, energy=energy.energy(mask), backend=spec.name, q=q, info=out)
+    if mask_energy is not None and not is_torch(energy.unary):
+        values = energy.with_constant(np.asarray(mask_energy, dtype=np.float64))
+    else:
+        values = energy.energy(mask)
+    return SolveResult(mask=mask, energy=values, backend=spec.name, q=q, info=out)
 
 
 def solve_potts(energy: PottsEnergy, backend: str = DEFAULT_POTTS, **options: Any) -> PottsResult:

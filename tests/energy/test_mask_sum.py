@@ -79,3 +79,15 @@ def test_strided_inputs_and_potts_cut_with_negative_offsets():
     two = np.stack([np.zeros_like(unary), unary], axis=1)
     np.testing.assert_allclose(potts_energy_numpy(two, pairwise, labels),
                                _reference(unary, pairwise, mask), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 1, 9), (3, 7, 1), (2, 13, 17), (1, 64, 70)])
+@pytest.mark.parametrize("K", [2, 4])
+def test_per_map_sum_equals_the_batch_sum_bit_for_bit(shape, K):
+    rng = np.random.default_rng(sum(shape) * K)
+    unary = rng.normal(size=shape) * 1e3
+    pairwise = rng.random((shape[0], K) + shape[1:]) * rng.choice([1e-9, 1.0, 1e9])
+    mask = rng.random(shape) < 0.5
+    per_map = np.array([potts_sum.mask_energy_map(unary[b], pairwise[b], mask[b])
+                        for b in range(shape[0])])
+    assert per_map.tobytes() == mask_energy_numpy(unary, pairwise, mask).tobytes()

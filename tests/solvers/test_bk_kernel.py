@@ -390,3 +390,29 @@ def test_only_frontier_roots_start_active(K):
     assert 0 < len(want) < np.count_nonzero(tr)
     assert active[:tail].tolist() == want
     assert np.flatnonzero(in_q).tolist() == want
+
+
+@pytest.mark.parametrize("K", [2, 4])
+@pytest.mark.parametrize("shape, threads", [((5, 9, 11), 1), ((5, 9, 11), 2), ((1, 300, 260), 2),
+                                            ((1, 300, 260), 1)])
+def test_solve_energy_is_the_mask_energy_bit_for_bit(K, shape, threads):
+    """``ersm.solve`` takes the energies the kernel sums right after each cut (also a
+    large map cut in strips on several threads): exactly ``energy.energy(mask)``."""
+    import ersm
+    from ersm.core.parallel import set_num_threads
+
+    rng = np.random.default_rng(K + shape[1])
+    unary = rng.normal(size=shape) * 3.7
+    pairwise = rng.random((shape[0], K) + shape[1:])
+    energy = ersm.GridEnergy(unary, pairwise, constant=rng.normal(size=shape[0]))
+    set_num_threads(threads)
+    try:
+        result = ersm.solve(energy)
+    finally:
+        set_num_threads(None)
+    assert result.energy.tobytes() == energy.energy(result.mask).tobytes()
+    mask, sums = grid_mincut_batch(unary, pairwise, with_energy=True)
+    np.testing.assert_array_equal(mask, result.mask)
+    assert "mask_energy" not in result.info
+    one = ersm.GridEnergy(unary[0], pairwise[0])  # unbatched in, unbatched out
+    assert ersm.solve(one).energy.shape == () and ersm.solve(one).energy == sums[0]

@@ -47,12 +47,16 @@ def _run(unary: np.ndarray, pairwise: np.ndarray, keep_state: bool = False,
             maps where the carried flow would lose precision are solved cold.
 
     Returns:
-        dict with ``mask`` ``(B, H, W)`` bool, and ``state`` / ``cold_maps`` where asked.
+        dict with ``mask`` ``(B, H, W)`` bool, and ``state`` / ``cold_maps`` where asked;
+        a cold solve also gives ``mask_energy`` ``(B,)``, the masks' energies without the
+        constant (summed by the kernel right after each cut, bit for bit what
+        ``GridEnergy.energy`` sums on NumPy).
     """
     from ..kernels.bk import grid_mincut_batch
 
     if not keep_state and warm_start is None:
-        return {"mask": grid_mincut_batch(unary, pairwise)}
+        mask, mask_energy = grid_mincut_batch(unary, pairwise, with_energy=True)
+        return {"mask": mask, "mask_energy": mask_energy}
 
     from ..kernels.bk import grid_mincut_batch_warm
     from ..graphcut_state import GraphCutState, as_state

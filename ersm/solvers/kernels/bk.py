@@ -130,6 +130,7 @@ from ersm.core.numba_cache import njit
 from ersm.core.parallel import num_threads, run_batch
 from ersm.core.workspace import workspace
 from ersm.energy.offsets import OFFSETS
+from ersm.energy.potts_sum import mask_energy_map, mask_energy_numpy
 
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
 
@@ -763,9 +764,13 @@ def _reset_work(pairwise, ys, work):
 
 
 @njit(nogil=True, cache=True)
-def _solve_range_in(start, stop, unary, pairwise, out, work, D):
+def _solve_range_in(start, stop, unary, pairwise, out, energies, work, D):
+    """Maps ``start <= b < stop``; also their mask energies into ``energies`` unless it is
+    empty (while the map is still in cache)."""
     for b in range(start, stop):
         _solve_map_in(unary[b], pairwise[b], out[b], work, D)
+        if energies.shape[0] > 0:
+            energies[b] = mask_energy_map(unary[b], pairwise[b], out[b])
 
 
 def _work_for(H: int, W: int, K: int, P: int):
@@ -775,14 +780,15 @@ def _work_for(H: int, W: int, K: int, P: int):
 
 
 def _solve_chunk(start: int, stop: int, unary: np.ndarray, pairwise: np.ndarray,
-                 out: np.ndarray) -> None:
+                 out: np.ndarray, energies: np.ndarray) -> None:
     """Maps ``start <= b < stop`` of a batch on this thread's kept work arrays."""
     _, H, W = unary.shape
     work = _work_for(H, W, pairwise.shape[1], _strip_count(H, W))
-    _solve_range_in(start, stop, unary, pairwise, out, work, _direction_type(pairwise.shape[1]))
+    _solve_range_in(start, stop, unary, pairwise, out, energies, work,
+                    _direction_type(pairwise.shape[1]))
 
 
-def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
+def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray, with_energy: bool = False):
     """Exact minimiser of the grid energy for every map of a batch.
 
     unary (B,H,W) float64 C-contiguous, pairwise (B,K,H,W) float64 C-contiguous,
@@ -791,7 +797,9 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
     minimal-source-side, minimum cut). Inputs are not modified. B may be 0;
     H, W >= 1. Weights of edges leaving the grid are ignored. A single large map
     is solved on all threads (see :func:`_strip_count`); the result does not
-    depend on the thread count.
+    depend on the thread count. ``with_energy``: return ``(mask, energy (B,))``, the
+    masks' energies bit for bit as :func:`~ersm.energy.potts_sum.mask_energy_numpy`
+    sums them, each summed right after its cut (on the thread that cut it).
     """
     assert unary.ndim == 3 and pairwise.ndim == 4, "expected (B,H,W) and (B,K,H,W)"
     B, H, W = unary.shape
@@ -802,12 +810,15 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray) -> np.ndarray:
     unary = np.ascontiguousarray(unary, dtype=np.float64)
     pairwise = np.ascontiguousarray(pairwise, dtype=np.float64)
     out = np.empty((B, H, W), dtype=np.bool_)
+    energies = np.empty(B if with_energy else 0, dtype=np.float64)
     strips = _strip_count(H, W)
     if B == 1 and strips > 1 and num_threads() > 1:
         _solve_map_threaded(unary[0], pairwise[0], out[0], strips)
+        if with_energy:  # rows on the thread pool, the same sums
+            energies[:] = mask_energy_numpy(unary, pairwise, out)
     else:
-        run_batch(_solve_chunk, B, unary, pairwise, out)
-    return out
+        run_batch(_solve_chunk, B, unary, pairwise, out, energies)
+    return (out, energies) if with_energy else out
 
 
 # ------------------------------------------------------- one map on several threads

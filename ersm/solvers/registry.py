@@ -25,7 +25,10 @@ class BackendSpec:
             receives ``unary (B, L, H, W)`` and returns ``"labels"`` ``(B, H, W)`` int64
             instead of ``"mask"``). One name may be registered once per kind.
         run: ``run(unary (B,H,W) f64, pairwise (B,K,H,W) f64, **options) -> dict`` with at
-            least ``"mask"`` ``(B, H, W)`` bool; other keys land in ``SolveResult.info``.
+            least ``"mask"`` ``(B, H, W)`` bool; optionally ``"mask_energy"`` ``(B,)``
+            float64, the masks' energies without the constant summed exactly as
+            ``GridEnergy.energy`` sums them on NumPy (``solve`` then takes them instead of
+            summing again); other keys land in ``SolveResult.info``.
             Receives validated, C-contiguous NumPy arrays and never validates.
         exact: returns a global minimiser (of the float64 energy).
         quantised: exact only on inputs that scale exactly to int32 (else approximate).

@@ -273,29 +273,35 @@ def _push_trivial_paths(D, off, res, tr):
 
 @njit(**_NO_NRT)
 def _push_trivial_range(D, off, res, tr, lo, hi):
-    """:func:`_push_trivial_paths` for the nodes ``lo <= i < hi``. A neighbour's ``tr``
-    is read only over an arc with residual, so nodes behind zeroed arcs are never read."""
+    """:func:`_push_trivial_paths` for the nodes ``lo <= i < hi``. The neighbour's ``tr``
+    is tested before the arc (it is in a nearby line, and most neighbours are not sink
+    nodes), ``tr[i]`` stays in a register; the pushes are those of testing the arc
+    first, in the same order. A neighbour behind a zeroed (seam) arc may be read while
+    another strip writes it, but then the zero arc decides, never its value."""
     D = _directions(D)
     half = D // 2
     for i in range(lo, hi):
-        if tr[_U(i)] <= 0.0:
+        ti = tr[_U(i)]
+        if ti <= 0.0:
             continue
         for d in range(D):
-            e = i * D + d
-            delta = res[_U(e)]
-            if delta > 0.0:
-                j = i + off[_U(d)]
-                if tr[_U(j)] < 0.0:
-                    if tr[_U(i)] < delta:
-                        delta = tr[_U(i)]
-                    if -tr[_U(j)] < delta:
-                        delta = -tr[_U(j)]
+            j = i + off[_U(d)]
+            tj = tr[_U(j)]
+            if tj < 0.0:
+                e = i * D + d
+                delta = res[_U(e)]
+                if delta > 0.0:
+                    if ti < delta:
+                        delta = ti
+                    if -tj < delta:
+                        delta = -tj
                     res[_U(e)] -= delta
                     res[_U(j * D + (d ^ half))] += delta
-                    tr[_U(i)] -= delta
-                    tr[_U(j)] += delta
-                    if tr[_U(i)] == 0.0:
+                    ti -= delta
+                    tr[_U(j)] = tj + delta
+                    if ti == 0.0:
                         break
+        tr[_U(i)] = ti
 
 
 # ----------------------------------------------------------------- ring buffers

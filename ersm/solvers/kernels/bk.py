@@ -107,8 +107,8 @@ representation). So for the new energy ``(theta', w')`` we keep the flow and set
 
 The result is a valid residual graph of the new energy (up to a constant), so
 running BK from it (trees rebuilt from scratch with every ``tr != 0`` node as a
-terminal root, those on a frontier active, then the usual growth/augment/adopt loop; the trivial-path
-sweep is skipped, as almost all short paths are still saturated)
+terminal root, those on a frontier active, then the usual growth/augment/adopt loop;
+the trivial-path sweep is skipped, as almost all short paths are still saturated)
 ends at a maximum flow of the new graph, and the reachable set is again the
 *canonical* cut: it depends only on the energy, not on the starting flow. On
 dyadic inputs (all updates exact) the warm mask equals the cold mask bit for bit;
@@ -842,7 +842,10 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray, with_energy: bool
 # nodes active: every passive node away from the seams already satisfies BK's
 # invariant (its residual arcs stay inside its tree), so this ends at a maximum flow
 # and the source tree is again exactly the set reachable from the source: the
-# canonical cut. The split depends on the shape only, so the result (and its
+# canonical cut. (The trivial-path sweep and the activation may likewise read the
+# ``tr`` or tree label of the other strip's seam-row nodes; the zero seam arc decides
+# there too.)
+# The split depends on the shape only, so the result (and its
 # float rounding) is the same on one thread as on many.
 
 #: maps with fewer tokens than this are solved in one piece

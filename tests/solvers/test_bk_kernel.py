@@ -414,5 +414,5 @@ def test_solve_energy_is_the_mask_energy_bit_for_bit(K, shape, threads):
     mask, sums = grid_mincut_batch(unary, pairwise, with_energy=True)
     np.testing.assert_array_equal(mask, result.mask)
     assert "mask_energy" not in result.info
-    one = ersm.GridEnergy(unary[0], pairwise[0])  # unbatched in, unbatched out
-    assert ersm.solve(one).energy.shape == () and ersm.solve(one).energy == sums[0]
+    single = ersm.solve(ersm.GridEnergy(unary[0], pairwise[0]))  # unbatched in and out
+    assert single.energy.shape == () and single.energy == sums[0]

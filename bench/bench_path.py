@@ -5,7 +5,9 @@ coffee, chelsea; grey, random crops resized to the grid), unary ``θ = −2·(I 
 plus Gaussian noise, contrast weights. The path is checked before timing: its mask at
 λ = 0 has the energy of the graph cut. Reports medians of repeats, breakpoints and cuts
 per sample, the total size of the contracted cuts (padded boxes and tokens) and how many
-of those tokens were in cuts that only confirmed a breakpoint (where the time goes).
+of those tokens were in cuts that only confirmed a breakpoint (where the time goes), and
+on one thread the floor: only the confirming cuts, the exact answer given
+(``bench/path_floor.py``), ÷ one cut.
 Usage::
 
     python bench/bench_path.py            # full run, writes bench/results/path.json
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import ersm  # noqa: E402
 from ersm.core.parallel import set_num_threads  # noqa: E402
 from ersm.solvers.path.kernel import path_thresholds_batch  # noqa: E402
+from path_floor import confirm_only, confirm_only_state  # noqa: E402
 
 HERE = Path(__file__).parent
 PICTURES = ("camera", "coins", "moon", "text", "page", "astronaut", "coffee", "chelsea")
@@ -95,15 +98,28 @@ def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
     t_first = _median_time(lambda: ersm.solve(ersm.GridEnergy(unary + lam0, pairwise)), repeats)
     # the reference BK (Kolmogorov's code in PyMaxflow, one thread, as its users call it)
     # beside our path on one thread: the unit KBR 2007's "a handful of cuts" is counted in
+    # one thread: the path, our cut and the floor (only the confirming cuts, the exact
+    # thresholds given: what certifying every plateau with one cut costs at least)
+    states = [confirm_only_state(unary[b], pairwise[b], path.thresholds[b])
+              for b in range(batch)]
+    for b, state in enumerate(states):
+        if not np.array_equal(confirm_only(state)[0], path.thresholds[b].ravel()):
+            raise AssertionError("the confirming cuts do not reproduce the thresholds")
+    set_num_threads(1)
+    try:
+        t_path_1 = _median_time(lambda: ersm.solve_path(energy), repeats)
+        t_cut_1 = _median_time(lambda: ersm.solve(energy), repeats)
+        t_floor_1 = _median_time(lambda: [confirm_only(state) for state in states], repeats)
+    finally:
+        set_num_threads(None)
+    one_thread = {"path_1_thread_s": t_path_1, "cut_1_thread_s": t_cut_1,
+                  "confirm_only_1_thread_s": t_floor_1,
+                  "confirm_only_per_cut_1_thread": t_floor_1 / t_cut_1,
+                  "path_per_confirm_only_1_thread": t_path_1 / t_floor_1}
     reference = {}
     if "maxflow" in ersm.solvers.available():
-        set_num_threads(1)
-        try:
-            t_path_1 = _median_time(lambda: ersm.solve_path(energy), repeats)
-        finally:
-            set_num_threads(None)
         t_ref = _median_time(lambda: ersm.solve(energy, backend="maxflow"), repeats)
-        reference = {"path_1_thread_s": t_path_1, "pymaxflow_cut_s": t_ref,
+        reference = {"pymaxflow_cut_s": t_ref,
                      "path_1_thread_per_pymaxflow_cut": t_path_1 / t_ref}
     _, stats = path_thresholds_batch(unary, pairwise)
     n = size * size
@@ -117,7 +133,7 @@ def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
         "cut_area_per_token": float(stats[:, 1].mean() / n),
         "cut_tokens_per_token": float(stats[:, 2].mean() / n),
         "confirm_tokens_per_token": float(stats[:, 3].mean() / n),
-        **reference,
+        **one_thread, **reference,
     }
 
 
@@ -144,6 +160,11 @@ def main() -> None:
               f"tokens cut {row['cut_tokens_per_token']:.2f}n "
               f"({row['confirm_tokens_per_token']:.2f}n in confirming cuts); "
               f"first cut at mean λ {row['first_cut_at_mean_s'] * 1e3:.1f} ms", flush=True)
+        print(f"    one thread: floor (only the confirming cuts, answer given) "
+              f"{row['confirm_only_1_thread_s'] * 1e3:.1f} ms = "
+              f"{row['confirm_only_per_cut_1_thread']:.2f}x our cut "
+              f"({row['cut_1_thread_s'] * 1e3:.1f} ms); path = "
+              f"{row['path_per_confirm_only_1_thread']:.2f}x the floor", flush=True)
         if "pymaxflow_cut_s" in row:
             print(f"    one thread: path {row['path_1_thread_s'] * 1e3:.1f} ms ÷ PyMaxflow cut "
                   f"{row['pymaxflow_cut_s'] * 1e3:.1f} ms = "

@@ -68,7 +68,14 @@ takes part in 4–7 cuts (about one of them the cut that confirms its breakpoint
 splits), BK is 76–86 % of the time and sums, components and partitions the rest; a cut
 of a contracted piece at its critical λ costs 2–10× a λ = 0 cut per token (several
 times the augmentations and orphans: everything in the piece is nearly tied). So the
-whole path costs 8–30× one cut on 64-map batches, more on one large map. Every cut
+whole path costs 8–30× one cut on 64-map batches, more on one large map. Even with the
+answer given, the confirming cuts alone (one per plateau, ``bench/path_floor.py``) cost
+3.1–6.7× one cut on those batches: a plateau at its critical λ is a balanced transport
+problem (on a 512² picture the largest plateau's confirmation, 4 % of the tokens, takes
+3.6× the λ = 0 cut of the whole map; PyMaxflow takes 3.7× longer still on it), so no
+divide and conquer that certifies its plateaus with cuts reaches a few cuts here; the
+splits add 3–4× the floor. Hochbaum's parametric pseudoflow (the one peer that returns
+a path) is 10–250× slower on the same energies (``bench/bench_path_hpf.py``). Every cut
 starts cold: a warm start of the children from the parent's flow removes 14–29 % of
 BK's growth steps and 27–44 % of its orphans but no time (measured twice in one process: with exact
 integer rescaling of the flow, and with plain float rescaling): the λ shift to the child's critical value changes the terminal

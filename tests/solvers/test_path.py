@@ -222,6 +222,38 @@ def test_generic_floats_optimal():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9 * (1 + abs(lam)))
 
 
+def _exact_energy(theta, pw, mask, lam: float) -> Fraction:
+    """``E(mask) + lam·|mask|`` of one map in rational arithmetic."""
+    e = sum((Fraction(float(v)) for v in theta[mask]), Fraction(0)) + Fraction(lam) * int(mask.sum())
+    for k in range(pw.shape[0]):
+        src, dst = edge_slices(k, *theta.shape)
+        e += sum((Fraction(float(v)) for v in pw[k][src][mask[src] != mask[dst]]), Fraction(0))
+    return e
+
+
+@pytest.mark.parametrize("conn", [4, 8])
+def test_heavy_tailed_floats_exactly_optimal_where_the_cut_rounds(conn):
+    """Cauchy unaries and weights: at breakpoints and their float neighbours the cut of
+    the rounded sum θ + λ may differ from the path's mask, but never beats it in exact
+    arithmetic, and on an exact tie the path's mask contains the cut's."""
+    rng = np.random.default_rng(23)
+    K = conn // 2
+    theta = rng.standard_cauchy((2, 7, 9))
+    pw = np.abs(rng.standard_cauchy((2, K, 7, 9))) * 0.3
+    res = ersm.solve_path(ersm.GridEnergy(theta, pw, conn))
+    for b in range(2):
+        for lam in probe_lams(res.thresholds[b])[::3]:
+            path_mask = res.thresholds[b] >= lam
+            cut = ersm.solve(ersm.GridEnergy(theta[b] + lam, pw[b], conn)).mask
+            if np.array_equal(cut, path_mask):
+                continue
+            e_path = _exact_energy(theta[b], pw[b], path_mask, lam)
+            e_cut = _exact_energy(theta[b], pw[b], cut, lam)
+            assert e_path <= e_cut
+            if e_path == e_cut:
+                assert (path_mask >= cut).all()
+
+
 def test_range_clipping():
     rng = np.random.default_rng(8)
     e = int_energy(rng, 2, 4, 4)

@@ -53,8 +53,11 @@ def solve_path(energy: GridEnergy, lam_min: float = -math.inf,
     """Exact regularisation path over the keep cost λ of ``E_λ(m) = E(m) + λ·Σ_i m_i``.
 
     The canonical (largest) minimisers of ``E_λ`` are nested in λ, so one threshold per
-    token describes them all: ``thresholds >= λ`` is the mask ``graphcut`` returns for
-    ``θ + λ``, at every λ in ``[lam_min, lam_max]``, breakpoints included.
+    token describes them all: ``thresholds >= λ`` is the canonical minimiser of ``E_λ``
+    at every λ in ``[lam_min, lam_max]``, breakpoints included — the mask ``graphcut``
+    returns for ``θ + λ`` wherever that float sum is exact (integer or dyadic energies
+    and λ). Elsewhere ``θ + λ`` rounds: at a breakpoint, or within rounding of one, where
+    several masks tie exactly, the cut of the rounded sum may pick another of them.
 
     Args:
         energy: batch of energies (NumPy or torch, any device); weights must be ``>= 0``.

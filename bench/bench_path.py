@@ -96,8 +96,6 @@ def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
     # the first subproblem is a full-grid cut at λ* = mean(−θ): the hardest λ
     lam0 = -unary.mean(axis=(1, 2))[:, None, None]
     t_first = _median_time(lambda: ersm.solve(ersm.GridEnergy(unary + lam0, pairwise)), repeats)
-    # the reference BK (Kolmogorov's code in PyMaxflow, one thread, as its users call it)
-    # beside our path on one thread: the unit KBR 2007's "a handful of cuts" is counted in
     # one thread: the path, our cut and the floor (only the confirming cuts, the exact
     # thresholds given: what certifying every plateau with one cut costs at least)
     states = [confirm_only_state(unary[b], pairwise[b], path.thresholds[b])
@@ -116,6 +114,8 @@ def run_case(batch: int, size: int, connectivity: int, repeats: int) -> dict:
                   "confirm_only_1_thread_s": t_floor_1,
                   "confirm_only_per_cut_1_thread": t_floor_1 / t_cut_1,
                   "path_per_confirm_only_1_thread": t_path_1 / t_floor_1}
+    # the reference BK (Kolmogorov's code in PyMaxflow, one thread, as its users call it)
+    # beside our path on one thread: the unit KBR 2007's "a handful of cuts" is counted in
     reference = {}
     if "maxflow" in ersm.solvers.available():
         t_ref = _median_time(lambda: ersm.solve(energy, backend="maxflow"), repeats)

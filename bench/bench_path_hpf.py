@@ -8,7 +8,7 @@ compared with ``ersm.solve_path`` on every map before timing; where they differ 
 than 1e-9, a graph cut at the midpoint of the two values decides the worst token (the
 bench stops if the cut disagrees with the path) and the table counts HPF's tokens off. Usage::
 
-    python bench/bench_path_hpf.py            # prints a table and writes bench/results/path_hpf.json
+    python bench/bench_path_hpf.py    # a table; bench/results/path_hpf.json
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def main() -> None:
     set_num_threads(1)
     ersm.solve_path(picture_energy(2, 16, 4)), ersm.solve_path(picture_energy(2, 16, 8))
     rows = []
-    print("| batch, conn | ersm.solve_path | HPF (C solve only) | HPF ÷ ours | breakpoints / map | HPF off (max |Δ|, tokens) |")
+    print("| batch, conn | ersm.solve_path | HPF (C solve only) | HPF ÷ ours "
+          "| breakpoints / map | HPF off (max |Δ|, tokens) |")
     print("|---|---|---|---|---|---|")
     for batch, size, conn in [(8, 28, 4), (8, 28, 8), (8, 56, 4), (8, 56, 8), (1, 128, 4)]:
         row = run_case(batch, size, conn, args.repeats)

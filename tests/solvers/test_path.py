@@ -36,21 +36,20 @@ def int_energy(rng, B, H, W, conn=4, lo=-6, hi=7, whi=4, scale=1.0) -> ersm.Grid
 
 
 def exact_terms(theta, pairwise):
-    """Per-mask exact (integer-scaled) energies and sizes for all ``2^n`` masks."""
+    """All ``2^n`` masks and their exact (rational) energies."""
     H, W = theta.shape
-    n = H * W
-    masks = all_masks(n).reshape(-1, H, W)
-    scale = 1
-    for v in np.concatenate([theta.ravel(), pairwise.ravel()]):
-        scale = max(scale, Fraction(float(v)).denominator)
-    energies = []
-    for m in masks:
-        e = sum(Fraction(float(v)) for v in theta[m])
-        for k in range(pairwise.shape[0]):
-            src, dst = edge_slices(k, H, W)
-            e += sum(Fraction(float(v)) for v in pairwise[k][src][m[src] != m[dst]])
-        energies.append(e)
-    return masks, energies
+    masks = all_masks(H * W).reshape(-1, H, W)
+    return masks, [exact_energy(theta, pairwise, m) for m in masks]
+
+
+def exact_energy(theta: np.ndarray, pairwise: np.ndarray, mask: np.ndarray) -> Fraction:
+    """``E(mask)`` of one map (no constant) in rational arithmetic."""
+    e = sum((Fraction(float(v)) for v in theta[mask]), Fraction(0))
+    for k in range(pairwise.shape[0]):
+        src, dst = edge_slices(k, *theta.shape)
+        e += sum((Fraction(float(v)) for v in pairwise[k][src][mask[src] != mask[dst]]),
+                 Fraction(0))
+    return e
 
 
 def exact_canonical(masks, energies, lam: float) -> np.ndarray:
@@ -222,15 +221,6 @@ def test_generic_floats_optimal():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9 * (1 + abs(lam)))
 
 
-def _exact_energy(theta, pw, mask, lam: float) -> Fraction:
-    """``E(mask) + lam·|mask|`` of one map in rational arithmetic."""
-    e = sum((Fraction(float(v)) for v in theta[mask]), Fraction(0)) + Fraction(lam) * int(mask.sum())
-    for k in range(pw.shape[0]):
-        src, dst = edge_slices(k, *theta.shape)
-        e += sum((Fraction(float(v)) for v in pw[k][src][mask[src] != mask[dst]]), Fraction(0))
-    return e
-
-
 @pytest.mark.parametrize("conn", [4, 8])
 def test_heavy_tailed_floats_exactly_optimal_where_the_cut_rounds(conn):
     """Cauchy unaries and weights: at breakpoints and their float neighbours the cut of
@@ -247,8 +237,9 @@ def test_heavy_tailed_floats_exactly_optimal_where_the_cut_rounds(conn):
             cut = ersm.solve(ersm.GridEnergy(theta[b] + lam, pw[b], conn)).mask
             if np.array_equal(cut, path_mask):
                 continue
-            e_path = _exact_energy(theta[b], pw[b], path_mask, lam)
-            e_cut = _exact_energy(theta[b], pw[b], cut, lam)
+            lam_q = Fraction(lam)
+            e_path = exact_energy(theta[b], pw[b], path_mask) + lam_q * int(path_mask.sum())
+            e_cut = exact_energy(theta[b], pw[b], cut) + lam_q * int(cut.sum())
             assert e_path <= e_cut
             if e_path == e_cut:
                 assert (path_mask >= cut).all()

@@ -208,6 +208,45 @@ def test_wide_ranges(scale):
     np.testing.assert_array_equal(t, ersm.solve_path(e1).thresholds * 2.0 ** round(math.log2(scale)))
 
 
+@pytest.mark.parametrize("conn", [4, 8])
+@pytest.mark.parametrize("log2_scale", [-1040, -600, 600, 1000, 1017])
+def test_float64_limits_scale_exactly(conn, log2_scale):
+    """Up to the top of the float64 range (largest |θ| ~ 2^1022 at 2^1017) and down into
+    subnormals the thresholds are the unit energy's times the power of two (rounded down
+    where subnormals are coarser), also with a λ range (the kernel's exact products
+    would overflow at the top unless rescaled)."""
+    s = 2.0 ** log2_scale
+
+    def times_s_rounded_down(t):  # the floor of the exact ratio, on the coarser grid
+        out = t * s
+        for i in zip(*np.nonzero(np.isfinite(t))):
+            if Fraction(out[i]) > Fraction(t[i]) * Fraction(s):
+                out[i] = np.nextafter(out[i], -np.inf)
+        return out
+
+    e1 = int_energy(np.random.default_rng(31), 2, 9, 11, conn, lo=-24, hi=25, whi=9)
+    es = int_energy(np.random.default_rng(31), 2, 9, 11, conn, lo=-24, hi=25, whi=9, scale=s)
+    assert np.isfinite(es.numpy()[0]).all()
+    np.testing.assert_array_equal(ersm.solve_path(es).thresholds,
+                                  times_s_rounded_down(ersm.solve_path(e1).thresholds))
+    part = ersm.solve_path(es, lam_min=-3 * s, lam_max=2.5 * s).thresholds
+    np.testing.assert_array_equal(
+        part, times_s_rounded_down(ersm.solve_path(e1, lam_min=-3.0, lam_max=2.5).thresholds))
+
+
+def test_scaled_range_rounds_outwards():
+    from ersm.solvers.path.scaling import scale_exponent, scaled_range
+
+    assert scale_exponent(np.ones((2, 2)), np.zeros((2, 2, 2))) == 0
+    assert scale_exponent(np.full((1, 1), -2.0 ** 700), np.zeros((2, 1, 1))) == 701
+    assert scale_exponent(np.zeros((1, 1)), np.full((2, 1, 1), 2.0 ** 900)) == 901
+    tiny = 5e-324  # scaled down by 2^1000 it underflows: the range must not shrink
+    lo, hi = scaled_range(-3.0 * tiny, 3.0 * tiny, 1000)
+    assert lo < 0.0 < hi
+    assert scaled_range(-math.inf, math.inf, 1000) == (-math.inf, math.inf)
+    assert scaled_range(-2.0 ** 1000, 2.0 ** 1001, 1000) == (-1.0, 2.0)
+
+
 def test_generic_floats_optimal():
     rng = np.random.default_rng(7)
     theta = rng.normal(size=(2, 6, 6)) * 1e3

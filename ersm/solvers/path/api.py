@@ -13,6 +13,7 @@ from ...core.errors import DTypeError, ValueRangeError
 from ...energy.grid import GridEnergy
 from ...core.checks import check_nonnegative
 from .result import PathResult
+from .scaling import scale_exponent, scaled_range, unscale_thresholds
 
 
 def check_lam_range(lam_min: Any, lam_max: Any) -> tuple[float, float]:
@@ -36,8 +37,11 @@ def path_thresholds(unary: np.ndarray, pairwise: np.ndarray, lam_min: float = -m
     """
     from .kernel import path_thresholds_batch
 
-    t, stats = path_thresholds_batch(unary, pairwise, lam_min, lam_max)
-    return clip_to_range(t, lam_min, lam_max), stats[:, 0].copy()
+    k = scale_exponent(unary, pairwise)  # energies near the float64 limit: solve 2^-k·E
+    if k:
+        unary, pairwise = np.ldexp(unary, -k), np.ldexp(pairwise, -k)
+    t, stats = path_thresholds_batch(unary, pairwise, *scaled_range(lam_min, lam_max, k))
+    return clip_to_range(unscale_thresholds(t, k), lam_min, lam_max), stats[:, 0].copy()
 
 
 def clip_to_range(t: np.ndarray, lam_min: float, lam_max: float) -> np.ndarray:

@@ -91,3 +91,30 @@ def test_per_map_sum_equals_the_batch_sum_bit_for_bit(shape, K):
     per_map = np.array([potts_sum.mask_energy_map(unary[b], pairwise[b], mask[b])
                         for b in range(shape[0])])
     assert per_map.tobytes() == mask_energy_numpy(unary, pairwise, mask).tobytes()
+
+
+@pytest.mark.parametrize("K", [2, 4])
+def test_sums_near_the_float64_limit_are_not_nan(K):
+    """Partial sums that overflow both ways used to give ``inf − inf = NaN``: the total is
+    the exact scaled sum when representable, else the correctly signed infinity; the
+    solver reports the same energy as ``GridEnergy.energy``."""
+    import ersm
+
+    rng = np.random.default_rng(4)
+    unary = np.round(rng.normal(size=(2, 24, 24)) * 8)
+    pairwise = np.round(rng.random((2, K, 24, 24)) * 6)
+    mask = ersm.solve(ersm.GridEnergy(unary, pairwise, 2 * K)).mask
+    unit = mask_energy_numpy(unary, pairwise, mask)  # integers: exact
+    top = 1023 - math.frexp(max(np.abs(unary).max(), pairwise.max()))[1]  # inputs finite
+    with np.errstate(over="ignore"):
+        assert np.isneginf(unit * 2.0 ** top).all() and np.isfinite(unit * 2.0 ** 1012).all()
+    for k in (1012, top):
+        scale = 2.0 ** k
+        with np.errstate(over="ignore"):
+            want = unit * scale
+        assert np.isfinite(unary * scale).all() and np.isfinite(pairwise * scale).all()
+        got = mask_energy_numpy(unary * scale, pairwise * scale, mask)
+        np.testing.assert_array_equal(got, want)
+        solved = ersm.solve(ersm.GridEnergy(unary * scale, pairwise * scale, 2 * K))
+        np.testing.assert_array_equal(solved.mask, mask)
+        np.testing.assert_array_equal(solved.energy, got)

@@ -130,7 +130,7 @@ from ersm.core.numba_cache import njit
 from ersm.core.parallel import num_threads, run_batch
 from ersm.core.workspace import workspace
 from ersm.energy.offsets import OFFSETS
-from ersm.energy.potts_sum import mask_energy_map, mask_energy_numpy
+from ersm.energy.potts_sum import mask_energy_map, mask_energy_numpy, rescale_overflowed
 
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
 
@@ -824,6 +824,7 @@ def grid_mincut_batch(unary: np.ndarray, pairwise: np.ndarray, with_energy: bool
             energies[:] = mask_energy_numpy(unary, pairwise, out)
     else:
         run_batch(_solve_chunk, B, unary, pairwise, out, energies)
+        rescale_overflowed(energies, unary, pairwise, out)  # as mask_energy_numpy does
     return (out, energies) if with_energy else out
 
 

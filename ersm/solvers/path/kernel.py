@@ -93,7 +93,7 @@ from ersm.core.parallel import CHUNKS_PER_THREAD, num_threads, run_batch
 from ersm.energy.offsets import OFFSETS
 
 from ._bk import (DIRECTIONS_4, DIRECTIONS_8, NO_PARENT, SOURCE, direction_offsets, maxflow,
-                  push_trivial_paths)
+                  preflow, push_trivial_paths)
 
 __all__ = ["path_thresholds_batch"]
 
@@ -462,6 +462,8 @@ def _cut_box(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
     trivial paths, fresh search trees, max-flow; ``tree[:nn]`` holds the cut after it.
     ``D``: a direction tuple (``DIRECTIONS_4`` / ``DIRECTIONS_8``) or the int ``2K``."""
     push_trivial_paths(D, off, res, tr)
+    in_q[:nn] = 0
+    preflow(D, off, res, tr, ts[:nn], in_q[:nn], active[:nn], orphans[:nn], nn)
     tree[:nn] = 0
     parent[:nn] = NO_PARENT
     ts[:nn] = 0

@@ -1,0 +1,137 @@
+"""Push-relabel preflow (Goldberg–Tarjan 1988) on BK's folded grid layout (Numba, float64).
+
+A *preconditioner* for :mod:`ersm.solvers.kernels.bk`: it moves as much flow as it can
+from the source to the sink, and BK then finishes the max-flow from the state it leaves
+and reads the canonical cut off its trees. The cut is therefore BK's, whatever this
+phase does: on exact (dyadic) inputs bit for bit the same canonical cut; on generic
+floats optimal up to rounding, as for any starting flow (see bk.py, "Warm start").
+
+Why: BK grows its trees once and augments along them; on a *balanced transport* problem
+(every token nearly tied, as in the cut that confirms a plateau of the keep-cost path
+at its critical λ) its augmenting paths get long and its trees are torn down over and
+over. Push-relabel moves flow locally along exact distance labels instead. Measured on
+the largest plateau of 128² / 512² 8-connected picture paths: preflow + BK's finish
+2–4× faster than BK alone; on ordinary λ = 0 cuts of pictures 3–9× *slower* (BK's home
+ground), so :mod:`ersm.solvers.path` uses it only where it pays.
+
+Layout (as bk.py): residuals ``res[i·D + d]`` of the arc ``i → i + off[d]``, the
+folded terminal residual ``tr[i]`` (``> 0``: excess, i.e. flow from the source not yet
+passed on; ``< 0``: residual capacity to the sink), padded border nodes dead (zero
+arcs, ``tr = 0``). A push of ``δ`` from ``i`` to ``j`` is ``res_ij −= δ, res_ji += δ,
+tr_i −= δ, tr_j += δ``: flow into a node with sink capacity reaches the sink. Every
+push takes ``δ = min(excess, residual)``, so, as in bk.py, saturation is exact and no
+residual or excess goes negative.
+
+Algorithm: FIFO selection; the height of a node is its exact residual distance to the
+sink after every global relabelling (a backwards BFS from the nodes with ``tr < 0``),
+done at the start and after every ``n / 2`` relabels; a node that cannot reach the sink
+gets height ``n + 1`` and keeps its excess (phase 1 only: that excess is BK's to
+return). A discharge scans the node's arcs once: it pushes on every admissible arc
+(``h_j = h_i − 1``) and, if excess is left, relabels to one more than the lowest
+neighbour over the remaining residual arcs.
+"""
+
+from __future__ import annotations
+
+from ersm.core.numba_cache import njit
+
+from .bk import _INLINE, _NO_NRT, _U, _directions, _ring_pop, _ring_push
+
+__all__ = ["preflow"]
+
+
+@njit(**_NO_NRT)
+def _global_relabel(D, off, res, tr, h, queue, n, h_inf):
+    """``h[i]`` = residual distance from ``i`` to the sink (``h_inf`` if none), for the
+    nodes ``0 <= i < n``; ``queue`` is scratch of length ``n``."""
+    D = _directions(D)
+    half = D // 2
+    tail = 0
+    for i in range(n):
+        if tr[_U(i)] < 0.0:
+            h[_U(i)] = 1
+            queue[_U(tail)] = i
+            tail += 1
+        else:
+            h[_U(i)] = h_inf
+    head = 0
+    while head < tail:
+        i = queue[_U(head)]
+        head += 1
+        h_next = h[_U(i)] + 1
+        for d in range(D):
+            j = i + off[_U(d)]
+            if h[_U(j)] == h_inf and res[_U(j * D + (d ^ half))] > 0.0:  # arc j -> i
+                h[_U(j)] = h_next
+                queue[_U(tail)] = j
+                tail += 1
+
+
+@njit(**_INLINE)
+def _discharge(i, D, off, res, tr, h, in_q, active, a_tail, h_inf):
+    """Push the excess of node ``i`` on its admissible arcs; relabel it if some is left.
+    Returns ``(relabelled, a_tail)``: newly active neighbours are appended to
+    ``active``."""
+    D = _directions(D)
+    half = D // 2
+    e = tr[_U(i)]
+    h_i = h[_U(i)]
+    lowest = h_inf
+    for d in range(D):
+        arc = i * D + d
+        r = res[_U(arc)]
+        if r > 0.0:
+            j = i + off[_U(d)]
+            h_j = h[_U(j)]
+            if h_j == h_i - 1:
+                delta = e if e < r else r
+                res[_U(arc)] = r - delta
+                res[_U(j * D + (d ^ half))] += delta
+                t_j = tr[_U(j)] + delta
+                tr[_U(j)] = t_j
+                e -= delta
+                if t_j > 0.0 and in_q[_U(j)] == 0:
+                    in_q[_U(j)] = 1
+                    a_tail = _ring_push(active, a_tail, j)
+                if e == 0.0:
+                    break
+            elif h_j < lowest:
+                lowest = h_j
+    tr[_U(i)] = e
+    if e == 0.0:
+        return False, a_tail
+    # Every admissible arc is saturated now, so ``lowest`` is the lowest neighbour over
+    # all residual arcs (a valid labelling has no residual arc to a node lower than h_i - 1).
+    h[_U(i)] = lowest + 1 if lowest < h_inf else h_inf
+    return True, a_tail
+
+
+@njit(**_NO_NRT)
+def preflow(D, off, res, tr, h, in_q, active, queue, n):
+    """Phase 1 of push-relabel on the padded graph of ``n`` nodes (``res``, ``tr`` as in
+    bk.py, updated in place): afterwards no excess (``tr > 0``) can reach the sink, i.e.
+    the flow into the sink is maximum. ``h`` (int), ``in_q`` (uint8), ``active`` and
+    ``queue`` (int) are scratch of length ``>= n``; ``in_q`` must be zero and is left zero.
+    Returns the number of relabels."""
+    h_inf = n + 1
+    _global_relabel(D, off, res, tr, h, queue, n, h_inf)
+    a_tail = 0
+    for i in range(n):
+        if tr[_U(i)] > 0.0 and h[_U(i)] < h_inf:
+            in_q[_U(i)] = 1
+            a_tail = _ring_push(active, a_tail, i)
+    a_head = 0
+    relabels = 0
+    next_global = n // 2 + 1
+    while a_head != a_tail:
+        i, a_head = _ring_pop(active, a_head)
+        in_q[_U(i)] = 0
+        while h[_U(i)] < h_inf and tr[_U(i)] > 0.0:
+            relabelled, a_tail = _discharge(i, D, off, res, tr, h, in_q, active, a_tail, h_inf)
+            if not relabelled:
+                break
+            relabels += 1
+            if relabels >= next_global:
+                next_global = relabels + n // 2 + 1
+                _global_relabel(D, off, res, tr, h, queue, n, h_inf)
+    return relabels

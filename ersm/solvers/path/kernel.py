@@ -321,6 +321,7 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
         q = b - a
         # exact N = -P = -(Σ θ_i + Σ_boundary ±w) and the bounding box
         m = 0
+        child = False  # a piece of a split (some neighbour decided), not a first component
         y0 = H
         y1 = -1
         x0 = W
@@ -334,8 +335,10 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
                     pj = pos[_U(j)]
                     if pj >= b:
                         m = _grow(e, m, nw[_U(i), _U(d)])  # kept neighbour: θ' -= w
+                        child = True
                     elif pj < a:
                         m = _grow(e, m, -nw[_U(i), _U(d)])  # dropped neighbour: θ' += w
+                        child = True
             y = i // W
             x = i - y * W
             y0 = min(y0, y)
@@ -389,10 +392,10 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
                             res[_U((node + off[k]) * D + k + K)] = wq
             if K == 2:  # BK compiled for the connectivity (its direction loops unrolled)
                 _cut_box(DIRECTIONS_4, off, res, tr, tree, parent, ts, dist, in_q, active,
-                         orphans, stack, nn)
+                         orphans, stack, nn, child)
             else:
                 _cut_box(DIRECTIONS_8, off, res, tr, tree, parent, ts, dist, in_q, active,
-                         orphans, stack, nn)
+                         orphans, stack, nn, child)
             cuts += 1
             area += nn
             for s in range(a, b):
@@ -457,13 +460,15 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
 
 
 @njit(**_OPTS)
-def _cut_box(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, nn):
+def _cut_box(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, nn,
+             use_preflow):
     """BK min cut of the prepared box graph of ``nn`` padded nodes (``res``, ``tr`` built):
     trivial paths, fresh search trees, max-flow; ``tree[:nn]`` holds the cut after it.
     ``D``: a direction tuple (``DIRECTIONS_4`` / ``DIRECTIONS_8``) or the int ``2K``."""
     push_trivial_paths(D, off, res, tr)
-    in_q[:nn] = 0
-    preflow(D, off, res, tr, ts[:nn], in_q[:nn], active[:nn], orphans[:nn], nn)
+    if use_preflow:
+        in_q[:nn] = 0
+        preflow(D, off, res, tr, ts[:nn], in_q[:nn], active[:nn], orphans[:nn], nn)
     tree[:nn] = 0
     parent[:nn] = NO_PARENT
     ts[:nn] = 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ersm.solvers.kernels import bk
-from ersm.solvers.kernels.push_relabel import preflow
+from ersm.solvers.kernels.push_relabel import preflow, source_side
 
 
 def residual_graph(unary: np.ndarray, pairwise: np.ndarray):
@@ -112,6 +112,13 @@ def test_preflow_is_maximal_and_bk_finishes_to_the_same_canonical_cut(K, balance
     # a maximum preflow: no excess can still reach the sink
     assert not (reaches_sink(off, res, tr) & (tr > 0.0)).any()
     want = bk.grid_mincut_batch(unary[None], pairwise[None])[0]
+    # the source side of the preflow is the cut BK's finish grows from it
+    tree = np.zeros(tr.shape[0], dtype=np.uint8)
+    source_side(res.shape[0] // tr.shape[0], off, res, tr, tree,
+                np.empty(tr.shape[0], dtype=np.int32), tr.shape[0], bk._SOURCE)
+    side = np.empty((H, W), dtype=np.bool_)
+    bk._write_mask(H, W, tree, side)
+    np.testing.assert_array_equal(side, want)
     np.testing.assert_array_equal(finish_with_bk(off, res, tr, H, W), want)
 
 

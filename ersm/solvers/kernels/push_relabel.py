@@ -37,7 +37,7 @@ from ersm.core.numba_cache import njit
 
 from .bk import _INLINE, _NO_NRT, _U, _directions, _ring_pop, _ring_push
 
-__all__ = ["preflow"]
+__all__ = ["preflow", "source_side"]
 
 
 @njit(**_NO_NRT)
@@ -135,3 +135,31 @@ def preflow(D, off, res, tr, h, in_q, active, queue, n):
                 next_global = relabels + n // 2 + 1
                 _global_relabel(D, off, res, tr, h, queue, n, h_inf)
     return relabels
+
+
+@njit(**_NO_NRT)
+def source_side(D, off, res, tr, tree, queue, n, label):
+    """Set ``tree[i] = label`` for the nodes reachable from the source after a maximum
+    preflow (:func:`preflow`): the closure of the excess nodes (``tr > 0``, whose excess
+    BK would read as residual capacity from the source) under residual arcs. Since no
+    excess can reach the sink, that is the canonical source side BK's finish would grow
+    (without its augmentations, of which there are none, and without the sink tree).
+    ``tree`` must hold no ``label`` on entry; ``queue`` is scratch of length ``n``."""
+    D = _directions(D)
+    tail = 0
+    for i in range(n):
+        if tr[_U(i)] > 0.0:
+            tree[_U(i)] = label
+            queue[_U(tail)] = i
+            tail += 1
+    head = 0
+    while head < tail:
+        i = queue[_U(head)]
+        head += 1
+        for d in range(D):
+            if res[_U(i * D + d)] > 0.0:
+                j = i + off[_U(d)]
+                if tree[_U(j)] != label:
+                    tree[_U(j)] = label
+                    queue[_U(tail)] = j
+                    tail += 1

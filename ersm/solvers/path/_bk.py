@@ -11,7 +11,7 @@ try:  # the kernel's home after the solvers restructuring
 except ImportError:  # pragma: no cover - before it
     from .. import _bk_kernel as _bk  # type: ignore[no-redef]
 
-from ..kernels.push_relabel import preflow  # noqa: E402  Numba: push-relabel phase 1
+from ..kernels.push_relabel import preflow, source_side  # noqa: E402  Numba: push-relabel
 
 grid_mincut_batch = _bk.grid_mincut_batch  # host batch cut (canonical)
 direction_offsets = _bk._direction_offsets  # Numba: flat offsets of the 2K directions
@@ -23,4 +23,4 @@ SOURCE = _bk._SOURCE  # tree label of nodes reachable from the source
 NO_PARENT = _bk._NO_PARENT  # initial parent code
 
 __all__ = ["DIRECTIONS_4", "DIRECTIONS_8", "NO_PARENT", "SOURCE", "direction_offsets",
-           "grid_mincut_batch", "maxflow", "preflow", "push_trivial_paths"]
+           "grid_mincut_batch", "maxflow", "preflow", "push_trivial_paths", "source_side"]

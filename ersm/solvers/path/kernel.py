@@ -93,7 +93,7 @@ from ersm.core.parallel import CHUNKS_PER_THREAD, num_threads, run_batch
 from ersm.energy.offsets import OFFSETS
 
 from ._bk import (DIRECTIONS_4, DIRECTIONS_8, NO_PARENT, SOURCE, direction_offsets, maxflow,
-                  preflow, push_trivial_paths)
+                  preflow, push_trivial_paths, source_side)
 
 __all__ = ["path_thresholds_batch"]
 
@@ -462,18 +462,21 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
 @njit(**_OPTS)
 def _cut_box(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack, nn,
              use_preflow):
-    """BK min cut of the prepared box graph of ``nn`` padded nodes (``res``, ``tr`` built):
-    trivial paths, fresh search trees, max-flow; ``tree[:nn]`` holds the cut after it.
-    ``D``: a direction tuple (``DIRECTIONS_4`` / ``DIRECTIONS_8``) or the int ``2K``."""
+    """Canonical min cut of the prepared box graph of ``nn`` padded nodes (``res``, ``tr``
+    built): trivial paths, then BK from fresh search trees, or (``use_preflow``) a
+    push-relabel maximum preflow and its source side; ``tree[:nn] == SOURCE`` marks the
+    dropped nodes after it. ``D``: a direction tuple (``DIRECTIONS_4`` /
+    ``DIRECTIONS_8``) or the int ``2K``."""
     push_trivial_paths(D, off, res, tr)
-    if use_preflow:
-        in_q[:nn] = 0
-        preflow(D, off, res, tr, ts[:nn], in_q[:nn], active[:nn], orphans[:nn], nn)
     tree[:nn] = 0
+    in_q[:nn] = 0
+    if use_preflow:
+        preflow(D, off, res, tr, ts[:nn], in_q[:nn], active[:nn], orphans[:nn], nn)
+        source_side(D, off, res, tr, tree[:nn], active[:nn], nn, SOURCE)
+        return
     parent[:nn] = NO_PARENT
     ts[:nn] = 0
     dist[:nn] = 0
-    in_q[:nn] = 0
     maxflow(D, off, res, tr, tree[:nn], parent[:nn], ts[:nn], dist[:nn], in_q[:nn],
             active[:nn], orphans[:nn], stack[:nn])
 

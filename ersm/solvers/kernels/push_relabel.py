@@ -1,10 +1,13 @@
 """Push-relabel preflow (Goldberg–Tarjan 1988) on BK's folded grid layout (Numba, float64).
 
-A *preconditioner* for :mod:`ersm.solvers.kernels.bk`: it moves as much flow as it can
-from the source to the sink, and BK then finishes the max-flow from the state it leaves
-and reads the canonical cut off its trees. The cut is therefore BK's, whatever this
-phase does: on exact (dyadic) inputs bit for bit the same canonical cut; on generic
-floats optimal up to rounding, as for any starting flow (see bk.py, "Warm start").
+Phase 1 of push-relabel on the residual graph :mod:`ersm.solvers.kernels.bk` builds: it
+moves as much flow as it can from the source to the sink, leaving excess only where it
+cannot reach the sink. Read as BK's folded state (excess = residual capacity from the
+source), that is a residual graph of the same energy with no augmenting path, so the
+canonical cut is its source side (:func:`source_side`: the nodes reachable from the
+excess), the very set BK's finish from it would grow. On exact (dyadic) inputs this is
+bit for bit the canonical cut; on generic floats optimal up to rounding, as for any
+starting flow (see bk.py, "Warm start").
 
 Why: BK grows its trees once and augments along them; on a *balanced transport* problem
 (every token nearly tied, as in the cut that confirms a plateau of the keep-cost path
@@ -12,7 +15,7 @@ at its critical λ) its augmenting paths get long and its trees are torn down ov
 over. Push-relabel moves flow locally along exact distance labels instead. Measured on
 the largest plateau of 128² / 512² 8-connected picture paths: preflow + BK's finish
 2–4× faster than BK alone; on ordinary λ = 0 cuts of pictures 3–9× *slower* (BK's home
-ground), so :mod:`ersm.solvers.path` uses it only where it pays.
+ground), so :mod:`ersm.solvers.path` uses it only for the pieces of its splits.
 
 Layout (as bk.py): residuals ``res[i·D + d]`` of the arc ``i → i + off[d]``, the
 folded terminal residual ``tr[i]`` (``> 0``: excess, i.e. flow from the source not yet

@@ -32,8 +32,17 @@ The tokens live
 in one permutation array where every subproblem is a contiguous segment, ordered so
 that a segment's tokens rank above (thresholds above) every lower segment they touch:
 a neighbour ``j`` outside the segment ``[a, b)`` of ``i`` is kept iff ``pos[j] >= b``.
-The cut of a subproblem runs the grid BK kernel on the bounding box of its segment, with
-weights to tokens outside it set to zero (they stay isolated and untouched).
+The cut of a subproblem runs on the bounding box of its segment, with weights to
+tokens outside it set to zero (they stay isolated and untouched), in one of two ways:
+
+* a first component of the map (no neighbour decided yet; its λ* is the component's
+  mean, an ordinary cut) goes to the grid BK kernel;
+* a piece of a split (every token nearly tied at its critical λ: a balanced transport
+  problem, on which BK's augmenting paths get long and its trees are torn down over and
+  over) gets a push-relabel maximum preflow (:mod:`ersm.solvers.kernels.push_relabel`,
+  FIFO, exact distance labels by global relabelling) and its source side: the nodes
+  reachable from the excess it leaves. That is the set BK's finish from the preflow
+  would grow (no augmenting path is left), so the cut is the canonical one either way.
 
 Exactness
 ---------

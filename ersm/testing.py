@@ -195,6 +195,19 @@ def check_negative_weights_refused(spec: BackendSpec) -> None:
         raise AssertionError("a negative weight was accepted")
 
 
+def check_off_grid_weights_ignored(spec: BackendSpec) -> None:
+    """Weights of edges that leave the grid do not matter, whatever their sign: the same
+    mask as with zeros there (a negative one off the grid is not refused)."""
+    energy = _energy_for(spec, connectivity=8)
+    unary, pairwise = energy.numpy()
+    off_grid = ~valid_edge_mask(*unary.shape[1:], 8).astype(bool)
+    noisy = pairwise.copy()
+    noisy[:, off_grid] = np.where(np.indices(noisy[:, off_grid].shape).sum(0) % 2, -4.0, 4.0)
+    want = np.asarray(solve(GridEnergy(unary, pairwise, 8), backend=spec.name).mask)
+    got = np.asarray(solve(GridEnergy(unary, noisy, 8), backend=spec.name).mask)
+    assert np.array_equal(got, want), "weights of edges leaving the grid changed the mask"
+
+
 # -- differentiable backends ---------------------------------------------------------------
 def check_q_carries_gradients(spec: BackendSpec) -> None:
     """``q`` in ``[0, 1]`` of the input's shape, with finite, non-zero gradients."""
@@ -214,7 +227,7 @@ def backend_checks(spec: BackendSpec | str) -> list[Callable[[BackendSpec], None
     """The checks the flags of ``spec`` select, in the order :func:`check_backend` runs them.
 
     Every backend: output contract, torch in/out, batch 0, ``w = 0``, batch == per item,
-    inputs not mutated, non-contiguous/dtypes, unknown options. ``exact``: global minimum
+    inputs not mutated, non-contiguous/dtypes, unknown options, off-grid weights ignored. ``exact``: global minimum
     (brute force; maps of ≤ ``max_tokens``), agreement on a
     larger map with the ``reference`` oracle (unless ``max_tokens`` is below it); ``canonical``: ties; ``needs_submodular``:
     negative weights refused; ``differentiable``: gradients through ``q``.
@@ -223,7 +236,8 @@ def backend_checks(spec: BackendSpec | str) -> list[Callable[[BackendSpec], None
     checks: list[Callable[[BackendSpec], None]] = [
         check_output_contract, check_torch_in_torch_out, check_batch_zero,
         check_zero_weights_keep_negative_unaries, check_batch_equals_per_item,
-        check_inputs_not_mutated, check_noncontiguous_and_dtypes, check_unknown_option_refused]
+        check_inputs_not_mutated, check_noncontiguous_and_dtypes, check_unknown_option_refused,
+        check_off_grid_weights_ignored]
     if spec.exact:
         checks.append(check_global_minimum)
         if spec.max_tokens is None or spec.max_tokens >= 20 * 17:

@@ -74,20 +74,38 @@ def check_mask(mask: Any, shape: tuple[int, ...], name: str = "mask") -> Any:
     return mask
 
 
-def check_nonnegative(pairwise: Any, name: str = "pairwise", why: str = "") -> None:
-    """Raise if any weight is negative (non-submodular energy). NaN is not negative."""
+def check_nonnegative(pairwise: Any, name: str = "pairwise", why: str = "",
+                      offsets: Sequence[tuple[int, int]] | None = None) -> None:
+    """Raise if any weight is negative (non-submodular energy). NaN is not negative.
+
+    ``offsets``: the ``(dy, dx)`` of each channel of ``pairwise (..., K, H, W)``; given,
+    only weights of edges inside the grid count (those leaving it are ignored by every
+    solver, whatever their sign)."""
+    if not _any_negative(pairwise):
+        return
+    if offsets is not None and not any(_any_negative(edges)
+                                       for edges in _in_grid_edges(pairwise, offsets)):
+        return
+    hint = f" ({why})" if why else ""
+    raise ValueRangeError(
+        f"{name} has negative weights: the energy is not submodular{hint}; "
+        f"weights are never clipped silently"
+    )
+
+
+def _in_grid_edges(pairwise: Any, offsets: Sequence[tuple[int, int]]) -> list[Any]:
+    """Per channel ``k``, the weights of its edges that start and end inside the grid."""
+    H, W = pairwise.shape[-2:]
+    return [pairwise[..., k, max(0, -dy):H - max(0, dy), max(0, -dx):W - max(0, dx)]
+            for k, (dy, dx) in enumerate(offsets[:pairwise.shape[-3]])]
+
+
+def _any_negative(pairwise: Any) -> bool:
     if isinstance(pairwise, np.ndarray) and pairwise.dtype.kind == "f":
         # one pass, no temporary (3x faster than (w < 0).any() on a 1024^2 map);
         # NaN propagates through min, and NaN < 0 is False as in the elementwise test
-        neg = pairwise.size > 0 and bool(np.fmin.reduce(pairwise, axis=None) < 0)
-    else:
-        neg = bool((pairwise < 0).any())
-    if neg:
-        hint = f" ({why})" if why else ""
-        raise ValueRangeError(
-            f"{name} has negative weights: the energy is not submodular{hint}; "
-            f"weights are never clipped silently"
-        )
+        return pairwise.size > 0 and bool(np.fmin.reduce(pairwise, axis=None) < 0)
+    return bool((pairwise < 0).any())
 
 
 # -- scalars ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from ..core.arrays import is_torch, like
 from ..core.checks import check_nonnegative
 from ..core.errors import ShapeError
 from ..energy.grid import GridEnergy
+from ..energy.offsets import OFFSETS
 from ..energy.potts import PottsEnergy
 from .defaults import DEFAULT_EXACT, DEFAULT_POTTS
 from .options import check_options
@@ -23,7 +24,8 @@ def check_energy_for(spec: BackendSpec, energy: GridEnergy) -> None:
         raise TypeError(f"energy must be a GridEnergy, got {type(energy).__name__}")
     if spec.needs_submodular:
         check_nonnegative(energy.pairwise, "pairwise",
-                          why=f"backend {spec.name!r} needs non-negative weights")
+                          why=f"backend {spec.name!r} needs non-negative weights",
+                          offsets=OFFSETS)
     tokens = energy.height * energy.width
     if spec.max_tokens is not None and tokens > spec.max_tokens:
         raise ShapeError(
@@ -107,7 +109,8 @@ def solve_potts(energy: PottsEnergy, backend: str = DEFAULT_POTTS, **options: An
     spec = _available(get_backend(backend, "potts"))
     if spec.needs_submodular:
         check_nonnegative(energy.pairwise, "pairwise",
-                          why=f"backend {spec.name!r} needs non-negative weights")
+                          why=f"backend {spec.name!r} needs non-negative weights",
+                          offsets=OFFSETS)
     check_options(options, [spec])
     if spec.array == "native":
         out = spec.run(energy.unary, energy.pairwise, **options)

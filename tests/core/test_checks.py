@@ -51,3 +51,18 @@ def test_wants_grad():
     assert wants_grad(np.zeros(2), x)
     with torch.no_grad():
         assert not wants_grad(x)
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_check_nonnegative_ignores_weights_leaving_the_grid_given_offsets(as_torch):
+    from ersm.core.checks import check_nonnegative
+    from ersm.energy.offsets import OFFSETS, valid_edge_mask
+
+    w = np.where(valid_edge_mask(3, 4, 8), 0.5, -1.0)[None]  # (1, 4, 3, 4), negative off-grid
+    w = torch.from_numpy(w) if as_torch else w
+    check_nonnegative(w, "pairwise", offsets=OFFSETS)
+    with pytest.raises(ValueRangeError, match="pairwise has negative weights"):
+        check_nonnegative(w, "pairwise")  # without offsets every entry counts
+    w[0, 3, 1, 2] = -0.25  # in the grid: (1, 2) -> (2, 1)
+    with pytest.raises(ValueRangeError, match="pairwise has negative weights"):
+        check_nonnegative(w, "pairwise", offsets=OFFSETS)

@@ -80,11 +80,12 @@ def tv_relaxation(unary: Any, pairwise: Any, iters: int = 30,
 
     iters = check_count(iters, "iters")
     eps = check_positive(smoothing, "smoothing", allow_zero=True)
+    valid = valid_edges(pairwise)
+    pairwise = pairwise * valid  # weights of edges leaving the grid are ignored
     if bool((pairwise < 0).any()):
         raise ValueRangeError("tv needs pairwise weights >= 0: with negative weights the TV "
                               "relaxation is not convex (and the energy not submodular)")
-    valid = valid_edges(pairwise)
-    scale = torch.maximum(unary.abs().amax(dim=(1, 2)), (pairwise * valid).amax(dim=(1, 2, 3)))
+    scale = torch.maximum(unary.abs().amax(dim=(1, 2)), pairwise.amax(dim=(1, 2, 3)))
     scale = torch.clamp(scale, min=eps)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     unary = unary / scale[:, None, None]

@@ -11,6 +11,7 @@ import numpy as np
 from ...core.arrays import like
 from ...core.errors import DTypeError, ValueRangeError
 from ...energy.grid import GridEnergy
+from ...energy.offsets import OFFSETS
 from ...core.checks import check_nonnegative
 from .result import PathResult
 from .scaling import scale_exponent, scaled_range, unscale_thresholds
@@ -85,7 +86,8 @@ def solve_path(energy: GridEnergy, lam_min: float = -math.inf,
     """
     if not isinstance(energy, GridEnergy):
         raise TypeError(f"energy must be a GridEnergy, got {type(energy).__name__}")
-    check_nonnegative(energy.pairwise, "pairwise", why="solve_path needs non-negative weights")
+    check_nonnegative(energy.pairwise, "pairwise", why="solve_path needs non-negative weights",
+                      offsets=OFFSETS)
     lo, hi = check_lam_range(lam_min, lam_max)
     unary, pairwise = energy.numpy()
     t, cuts = path_thresholds(unary, pairwise, lo, hi)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Sequence
 
@@ -34,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Example:
         >>> main(["backends"])  # doctest: +SKIP
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(attach_negative_values(parser, sys.argv[1:] if argv is None
+                                                     else list(argv)))
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -43,6 +46,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:  # a command that did not catch its own: still one line
         print(f"ersm {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+
+
+_NEGATIVE_NUMBER = re.compile(r"^-(inf(inity)?|nan|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?)$", re.I)
+
+
+def attach_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--opt -1e3`` / ``--opt -inf`` as ``--opt=-1e3``: argparse takes those values for
+    option names (it only knows ``-1`` and ``-1.5`` as negative numbers); only options
+    that take a value are joined, so flags are never changed."""
+    takes_value = {option for action in _all_actions(parser) if action.nargs != 0
+                   for option in action.option_strings}
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in takes_value and _NEGATIVE_NUMBER.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The actions of ``parser`` and of its subcommands' parsers."""
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                actions += _all_actions(sub)
+    return actions
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, ImportError)

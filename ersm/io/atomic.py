@@ -8,6 +8,7 @@ writer leaves at most a hidden ``.<name>.<random>.tmp`` file, never a partial ou
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
@@ -126,6 +127,8 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], object]
         b'hi'
     """
     path = Path(path)
+    if path.is_dir():  # checked first: os.replace would name the temporary file
+        raise IsADirectoryError(errno.EISDIR, "output is a directory, not a file", str(path))
     tmp = temporary_path(path)
     # os.open with mode 0o666 respects the umask, unlike tempfile (always 0o600).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..core.arrays import to_numpy
 from ..io.atomic import atomic_save_npz
-from ..io.energy_files import load_energy
+from ..energy.grid import GridEnergy
+from ..io.energy_files import EnergyFileError, load_energy
 from ..io.mask_files import mask_path
 from ..io.npz import read_npz
 from ..solvers.path import PathResult, solve_path
@@ -89,11 +90,20 @@ def path_file(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     if not overwrite and _is_done(input_path, output, lam_min, lam_max):
         return FileOutcome(input_path, output, SKIPPED, seconds=time.perf_counter() - start)
     try:
-        save_thresholds(output, solve_path(load_energy(input_path), lam_min, lam_max))
+        save_thresholds(output, solve_path(_binary_energy(input_path), lam_min, lam_max))
     except Exception as exc:  # reported per file; the batch goes on
         return FileOutcome(input_path, output, FAILED, describe_error(exc),
                            time.perf_counter() - start)
     return FileOutcome(input_path, output, SOLVED, seconds=time.perf_counter() - start)
+
+
+def _binary_energy(input_path: Path) -> GridEnergy:
+    """The binary energy of a file; a multi-label (Potts) one is refused by name."""
+    energy = load_energy(input_path)
+    if not isinstance(energy, GridEnergy):
+        raise EnergyFileError(f"{input_path}: a multi-label (Potts) energy (unary (B, L, H, "
+                              "W)); keep-cost paths need a binary energy (unary (B, H, W))")
+    return energy
 
 
 def path_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,

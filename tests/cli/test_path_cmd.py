@@ -113,3 +113,23 @@ def test_load_thresholds_rejects_other_files(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"nope")
     with pytest.raises(ValueError, match="not a readable threshold file"):
         load_thresholds(tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize(("lo", "hi"), [("-inf", "-1e-3"), ("-1E3", "2.5e2"), ("-.5", "inf")])
+def test_negative_exponent_and_infinite_range_values(energy_dir, tmp_path, lo, hi):
+    """``--lam-min -inf`` / ``-1e3`` are values, not option names (argparse alone only knows
+    ``-1`` and ``-1.5`` as negative numbers)."""
+    assert _path(str(energy_dir), "-o", str(tmp_path / "o"), "-q", "--lam-min", lo,
+                 "--lam-max", hi) == 0
+    _assert_matches_solve_path(sorted(energy_dir.iterdir()), tmp_path / "o", float(lo), float(hi))
+
+
+def test_potts_file_and_directory_in_the_way_named_per_file(energy_dir, tmp_path, capsys):
+    potts = save_energy(tmp_path / "in" / "potts.npz",
+                        ersm.PottsEnergy(np.zeros((3, 2, 2)), np.ones((2, 2, 2))))
+    out = tmp_path / "out"
+    (out / "e0.npz").mkdir(parents=True)
+    assert _path(str(potts), str(energy_dir / "e0.npz"), "-o", str(out), "-q") == 1
+    err = capsys.readouterr().err
+    assert "potts.npz: a multi-label (Potts) energy" in err and "need a binary energy" in err
+    assert "output is a directory" in err and ".tmp" not in err and "Traceback" not in err

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ersm
-from ersm.errors import ShapeError, ValueRangeError
+from ersm.errors import DTypeError, ShapeError, ValueRangeError
 from ersm.energy.offsets import edge_slices
 try:
     from ersm.solvers.backends.brute import all_masks
@@ -541,3 +541,24 @@ def test_pseudoflow_oracle(conn):
         pw = rng.random((K, H, W)) * 0.6
         t = ersm.solve_path(ersm.GridEnergy(theta, pw, conn)).thresholds
         np.testing.assert_allclose(t, _hpf_thresholds(theta, pw), rtol=0, atol=1e-12)
+
+
+def test_queries_take_any_real_scalar():
+    """NumPy scalars, 0-d arrays and 0-d tensors are scalars (the unbatched torch round
+    trip ``mask_at(keep_cost_for_ratio(r))`` included); booleans and strings are not."""
+    e = int_energy(np.random.default_rng(40), 3, 4, 5)
+    res = ersm.solve_path(e)
+    want = res.mask_at(0.5)
+    for lam in (np.float32(0.5), np.array(0.5), torch.tensor(0.5), np.int64(0) + 0.5):
+        np.testing.assert_array_equal(res.mask_at(lam), want)
+        np.testing.assert_array_equal(res.energy_at(lam), res.energy_at(0.5))
+    np.testing.assert_array_equal(res.keep_cost_for_ratio(np.array(0.25)),
+                                  res.keep_cost_for_ratio(0.25))
+    flat = ersm.solve_path(ersm.GridEnergy(torch.from_numpy(e.unary[0]),
+                                           torch.from_numpy(e.pairwise[0])))
+    lam = flat.keep_cost_for_ratio(0.5)
+    assert torch.is_tensor(lam) and lam.ndim == 0
+    assert flat.mask_at(lam).shape == (4, 5)
+    for bad in (True, np.array(True), "0.5", None):
+        with pytest.raises(DTypeError):
+            res.mask_at(bad)

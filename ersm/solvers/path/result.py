@@ -9,15 +9,23 @@ from typing import Any
 import numpy as np
 
 from ...core.arrays import is_torch, like, to_numpy
-from ...core.errors import ShapeError, ValueRangeError
+from ...core.checks import is_real_scalar
+from ...core.errors import DTypeError, ShapeError, ValueRangeError
 from ...energy.grid import GridEnergy
 
 
 def _per_sample(value: Any, batch: int, batched: bool, name: str) -> np.ndarray:
-    """A scalar or ``(B,)`` argument as a float64 ``(B,)`` array (NaN refused)."""
-    arr = to_numpy(value, np.float64) if not isinstance(value, (int, float)) else None
-    if arr is None:
+    """A real scalar (Python, NumPy, 0-d array or tensor) or ``(B,)`` argument as a float64
+    ``(B,)`` array (NaN and booleans refused)."""
+    kind = getattr(value, "dtype", None)
+    if isinstance(value, (bool, np.bool_)) or str(kind) in ("bool", "torch.bool"):
+        raise DTypeError(f"{name} must be a real number or array, got a boolean")
+    if getattr(value, "ndim", None) == 0 or is_real_scalar(value):
         arr = np.asarray(float(value), dtype=np.float64)
+    elif isinstance(value, (np.ndarray, list, tuple)) or is_torch(value):
+        arr = to_numpy(value, np.float64)
+    else:
+        raise DTypeError(f"{name} must be a real number or array, got {type(value).__name__}")
     if arr.ndim == 0:
         arr = np.full(batch, float(arr), dtype=np.float64)
     elif not batched or arr.shape != (batch,):

@@ -72,25 +72,22 @@ total size of all cuts). There are at most ``2·(#breakpoints)`` cuts; in the wo
 the depth is the number of breakpoints (``O(n)`` cuts of ``O(n)`` size, like KBR), in
 practice the contracted pieces shrink quickly and most tokens end as isolated singletons
 or small components. Exact sums cost ``O(length of the expansion)`` per term, ``O(1)``
-on ordinary data. Measured (``bench/bench_path.py`` and bench/RESULTS.md): each token
-takes part in 4–7 cuts (about one of them the cut that confirms its breakpoint, the rest
-splits), BK is 76–86 % of the time and sums, components and partitions the rest; a cut
-of a contracted piece at its critical λ costs 2–10× a λ = 0 cut per token (several
-times the augmentations and orphans: everything in the piece is nearly tied). So the
-whole path costs 8–30× one cut on 64-map batches, more on one large map. Even with the
-answer given, the confirming cuts alone (one per plateau, ``bench/path_floor.py``) cost
-3.1–6.7× one cut on those batches: a plateau at its critical λ is a balanced transport
-problem (on a 512² picture the largest plateau's confirmation, 4 % of the tokens, takes
-3.6× the λ = 0 cut of the whole map; PyMaxflow takes 3.7× longer still on it), so no
-divide and conquer that certifies its plateaus with cuts reaches a few cuts here; the
-splits add 3–4× the floor. Hochbaum's parametric pseudoflow (the one peer that returns
-a path) is 10–250× slower on the same energies (``bench/bench_path_hpf.py``). Every cut
-starts cold: a warm start of the children from the parent's flow removes 14–29 % of
-BK's growth steps and 27–44 % of its orphans but no time (measured twice in one process: with exact
-integer rescaling of the flow, and with plain float rescaling): the λ shift to the child's critical value changes the terminal
-residual of every node, so BK re-roots at nearly every node and routes many tiny
-excesses. Greedily saturating 2-hop paths before BK removes 13–31 % of the
-augmentations and 0–5 % of the time; neither is kept.
+on ordinary data. FIFO push-relabel phase 1 takes ``O(n³)`` steps (strongly polynomial,
+whatever the capacities), unlike BK. Measured (``bench/bench_path.py`` and
+bench/RESULTS.md): each token takes part in 4–7 cuts (about one of them the cut that
+confirms its breakpoint, the rest splits); a cut of a contracted piece at its critical λ
+costs several times a λ = 0 cut per token (everything in the piece is nearly tied). With
+the preflow for the pieces of splits the whole path costs 7–22× one cut on 64-map
+batches of picture energies (8-connected 1.5–2× less than with BK alone, 4-connected
+about the same), more on one large map; the confirming cuts alone, with the answer
+given (one per plateau, ``bench/path_floor.py``), cost 1.7–4.6× one cut there, and the
+splits 4–5.4× that. Hochbaum's parametric pseudoflow (the one peer that returns a path)
+is 10–250× slower on the same energies (``bench/bench_path_hpf.py``). Every cut starts
+cold: a warm start of BK on the children from the parent's flow removed 14–29 % of BK's
+growth steps and 27–44 % of its orphans but no time (the λ shift to the child's critical
+value changes the terminal residual of every node, so BK re-roots at nearly every node);
+greedily saturating 2-hop paths before BK removed 13–31 % of the augmentations and 0–5 %
+of the time; neither is kept.
 """
 
 from __future__ import annotations

@@ -490,6 +490,13 @@ def test_sweep_torch_unbatched_and_errors():
         ersm.sweep(e, [np.inf])
     with pytest.raises(ShapeError, match="pairwise_scales must be 1-D"):
         ersm.sweep(e, [[1.0]])
+    with pytest.raises(ShapeError, match="got a scalar"):
+        ersm.sweep(e, 1.0)  # a scale list, not one scale
+    for wrong in (None, "1.0"):
+        with pytest.raises(DTypeError, match="pairwise_scales must be a 1-D sequence"):
+            ersm.sweep(e, wrong)
+    with pytest.raises(ValueRangeError, match="overflows float64"):
+        ersm.sweep(e, [1e308])  # the weights are finite; their product is not
 
 
 # ----------------------------------------------------- pseudoflow (optional oracle)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ...core.arrays import like, to_numpy
-from ...core.errors import ShapeError, ValueRangeError
+from ...core.arrays import is_torch, like, to_numpy
+from ...core.errors import DTypeError, ShapeError, ValueRangeError
 from ...energy.grid import GridEnergy
 from ..api import check_energy_for, solve
 from ..registry import get_backend
@@ -43,11 +43,25 @@ class SweepResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_scales(pairwise_scales: Any) -> np.ndarray:
+def _largest_magnitude(pairwise: Any) -> float:
+    """``max |w|`` of a NumPy array or torch tensor (0 if empty), without a host copy."""
+    if is_torch(pairwise):
+        return float(pairwise.abs().max()) if pairwise.numel() else 0.0
+    return float(np.max(np.abs(pairwise), initial=0.0))
+
+
+def _check_scales(pairwise_scales: Any, pairwise: Any) -> np.ndarray:
+    """``(S,)`` float64 scales: a 1-D sequence of finite numbers ``>= 0`` whose products
+    with the weights stay finite."""
+    if pairwise_scales is None or isinstance(pairwise_scales, (str, bytes, bool, np.bool_)):
+        raise DTypeError("pairwise_scales must be a 1-D sequence of numbers, got "
+                         f"{type(pairwise_scales).__name__}")
     try:
         scales = to_numpy(pairwise_scales, np.float64)
     except (TypeError, ValueError) as err:
         raise ValueRangeError(f"pairwise_scales must be a 1-D sequence of numbers ({err})") from None
+    if np.ndim(pairwise_scales) == 0:
+        raise ShapeError("pairwise_scales must be 1-D (a list of scales), got a scalar")
     if scales.ndim != 1:
         raise ShapeError(f"pairwise_scales must be 1-D, got shape {tuple(scales.shape)}")
     if not np.isfinite(scales).all():
@@ -56,6 +70,12 @@ def _check_scales(pairwise_scales: Any) -> np.ndarray:
         raise ValueRangeError(
             f"pairwise_scales must be >= 0 (a negative scale makes the energy non-submodular), "
             f"got {float(scales[scales < 0][0])}")
+    largest = _largest_magnitude(pairwise)
+    with np.errstate(over="ignore"):
+        too_large = scales * largest > np.finfo(np.float64).max
+    if too_large.any():
+        raise ValueRangeError(f"pairwise_scales: {float(scales[too_large][0])} times the largest "
+                              f"weight {largest} overflows float64")
     return scales
 
 
@@ -82,7 +102,7 @@ def sweep(energy: GridEnergy, pairwise_scales: Any) -> SweepResult:
                [[ True,  True]]])
     """
     check_energy_for(get_backend("graphcut"), energy)
-    scales = _check_scales(pairwise_scales)
+    scales = _check_scales(pairwise_scales, energy.pairwise)
     constant = like(energy.constant_array(), energy.unary)
     unary, pairwise = energy.unary, energy.pairwise
     if not energy.batched:

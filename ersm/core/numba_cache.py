@@ -33,6 +33,7 @@ KERNEL_SOURCES = (
     "solvers/kernels/bk_reuse.py",
     "solvers/kernels/expansion.py",
     "solvers/kernels/potts_meanfield.py",
+    "solvers/kernels/push_relabel.py",
     "solvers/kernels/meanfield/_numba_math.py",
     "solvers/kernels/meanfield/numba_kernel.py",
     "solvers/kernels/meanfield/numba_autograd.py",

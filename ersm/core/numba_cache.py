@@ -32,6 +32,7 @@ KERNEL_SOURCES = (
     "solvers/kernels/bk.py",
     "solvers/kernels/bk_reuse.py",
     "solvers/kernels/expansion.py",
+    "solvers/kernels/grid_common.py",
     "solvers/kernels/potts_meanfield.py",
     "solvers/kernels/push_relabel.py",
     "solvers/kernels/meanfield/_numba_math.py",

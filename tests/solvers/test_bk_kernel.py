@@ -351,10 +351,10 @@ def test_itertools_brute_force_agrees_with_vectorised():
 
 def test_private_numba_option_is_optional():
     """``_nrt=False`` is only passed where this Numba knows the option."""
-    from ersm.solvers.kernels import bk as _bk_kernel
+    from ersm.solvers.kernels import grid_common
 
-    assert not _bk_kernel._numba_has_option("no_such_option")
-    assert ("_nrt" in _bk_kernel._NO_NRT) == _bk_kernel._numba_has_option("_nrt")
+    assert not grid_common._numba_has_option("no_such_option")
+    assert ("_nrt" in grid_common._NO_NRT) == grid_common._numba_has_option("_nrt")
 
 
 @pytest.mark.parametrize("K", [2, 4])

@@ -130,3 +130,15 @@ def test_no_excess_leaves_everything_alone():
     run_preflow(off, res, tr)
     np.testing.assert_array_equal(res, before[0])
     np.testing.assert_array_equal(tr, before[1])
+
+
+@pytest.mark.parametrize(("H", "W"), [(64, 64), (9, 31), (1, 300)])
+def test_graphcut_of_small_8_connected_maps_equals_bk(H, W):
+    """``graphcut`` cuts 8-connected maps of <= PREFLOW_MAX_TOKENS tokens by the preflow:
+    the same canonical mask as BK from the same residual graph (dyadic: bit for bit)."""
+    assert H * W <= bk.PREFLOW_MAX_TOKENS
+    for seed in range(3):
+        unary, pairwise = dyadic_energy(np.random.default_rng(seed), H, W, 4, seed == 2)
+        off, res, tr = residual_graph(unary, pairwise)
+        want = finish_with_bk(off, res, tr, H, W)
+        np.testing.assert_array_equal(bk.grid_mincut_batch(unary[None], pairwise[None])[0], want)

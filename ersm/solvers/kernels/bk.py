@@ -43,6 +43,11 @@ max-flow algorithms", PAMI 2004) specialised to grids:
   terminal" check) or freed, in which case their same-tree neighbours are
   re-activated. Orphans are processed in ``maxflow.cpp``'s order (see
   :func:`_maxflow`).
+* 8-connected maps of at most :data:`PREFLOW_MAX_TOKENS` tokens (crops, feature grids)
+  skip BK: after the trivial-path sweep a push-relabel maximum preflow
+  (:mod:`.push_relabel`) and its source side give the same canonical cut, 1.4-1.5x faster
+  there (BK's trees reach across such maps in a few steps while its augmentations and
+  orphans dominate).
 * Maps of at least :data:`STRIP_MIN_TOKENS` tokens are solved in 2-8 horizontal
   strips (:func:`_strip_count`; independent BK runs, in parallel when threads are
   free) joined by a last BK run across the seams that starts from the strips' trees
@@ -123,8 +128,6 @@ loses that much relative precision on the new one; solve such a step cold.
 from __future__ import annotations
 
 import numpy as np
-from numba import types
-from numba.extending import overload
 
 from ersm.core.numba_cache import njit
 from ersm.core.parallel import num_threads, run_batch
@@ -132,16 +135,11 @@ from ersm.core.workspace import workspace
 from ersm.energy.offsets import OFFSETS
 from ersm.energy.potts_sum import mask_energy_map, mask_energy_numpy, rescale_overflowed
 
+from .grid_common import (_D4, _D8, _INLINE, _NO_NRT, _U, _directions,  # noqa: F401
+                          _ring_pop, _ring_push)
+from .push_relabel import preflow, source_side
+
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
-
-def _numba_has_option(name: str) -> bool:
-    """Whether this Numba's CPU target knows the (possibly private) option ``name``."""
-    try:
-        from numba.core.cpu import CPUTargetOptions
-    except ImportError:
-        return False
-    return hasattr(CPUTargetOptions, name)
-
 
 # Tree labels.
 _FREE = 0
@@ -159,46 +157,6 @@ _DIST_INF = np.int64(1) << 60
 # heuristic and mark "verified in this adoption phase", which a restart between two
 # growth steps keeps correct.
 _TIME_WRAP = 1 << 30
-
-# Kernels that only read/write preallocated arrays are compiled without the Numba
-# runtime (``_nrt=False``): array arguments are then passed without atomic
-# reference counting, which otherwise costs ~20 atomic ops per call of the
-# augment/adopt helpers. The three per-step helpers of the main loop are in
-# addition inlined at the Numba-IR level (``inline="always"``), which avoids
-# passing ~10 array structs per call (~20% faster overall).
-# ``_nrt`` is a private Numba option: where a Numba release drops it the kernels keep the
-# runtime (same results, ~20% slower) instead of failing to compile.
-_NO_NRT = dict(nogil=True, cache=True, **({"_nrt": False} if _numba_has_option("_nrt") else {}))
-_INLINE = dict(_NO_NRT, inline="always")
-
-#: Subscript type of the flat node / arc indices (``res[_U(i * D + d)]``). Numba adds a
-#: negative-index wraparound (compare and add) to every subscript with a signed index,
-#: not to unsigned ones; the indices here are never negative. Only the subscript is cast:
-#: arithmetic stays signed (Numba types ``uint64 op int64`` as float64). Measured 1.3x less
-#: CPU per cut on real pictures, decisions unchanged (bench/RESULTS.md, issue 15 round 7).
-_U = np.uint64
-
-#: Direction counts carried by a type: ``(0,) * D``. A kernel given one of these for its
-#: ``D`` argument is compiled for that ``D`` (:func:`_directions`): its loops over the
-#: directions unroll and ``i * D + d`` folds. A plain int ``D`` works too (one compilation
-#: for any ``D``). Measured 1.07-1.13x less CPU per cut at 4-conn, 1.01-1.08x at 8-conn
-#: (bench/RESULTS.md, issue 15 round 9).
-_D4 = (0, 0, 0, 0)
-_D8 = (0, 0, 0, 0, 0, 0, 0, 0)
-
-
-def _directions(D):
-    """The number of directions ``D``: the length of a direction tuple, or ``D`` itself."""
-    return len(D) if isinstance(D, tuple) else int(D)
-
-
-@overload(_directions, inline="always")
-def _directions_jit(D):
-    if isinstance(D, types.BaseTuple):
-        count = len(D)
-        return lambda D: count
-    return lambda D: D
-
 
 def _direction_type(K: int) -> tuple:
     """The direction tuple of ``K`` pairwise channels (4- or 8-connectivity)."""
@@ -302,25 +260,6 @@ def _push_trivial_range(D, off, res, tr, lo, hi):
                     if ti == 0.0:
                         break
         tr[_U(i)] = ti
-
-
-# ----------------------------------------------------------------- ring buffers
-
-
-@njit(**_NO_NRT)
-def _ring_push(buf, tail, node):
-    """Append ``node`` to the ring buffer ``buf``; return the new tail."""
-    buf[_U(tail)] = node
-    tail += 1
-    return 0 if tail == buf.shape[0] else tail
-
-
-@njit(**_NO_NRT)
-def _ring_pop(buf, head):
-    """Take the node at ``head``; return ``(node, new_head)``."""
-    node = buf[_U(head)]
-    head += 1
-    return node, (0 if head == buf.shape[0] else head)
 
 
 # ---------------------------------------------------------------------- growth
@@ -719,6 +658,13 @@ def _write_mask(H, W, tree, out):
             out[y, x] = tree[_U(row + x)] != _SOURCE
 
 
+#: Small 8-connected maps are cut by a push-relabel maximum preflow and its source side
+#: (:mod:`.push_relabel`) instead of BK: on 64 real picture crops of 28² / 40² / 56² it takes
+#: 1.4-1.5x less CPU, on 80² and larger BK is faster (0.85x at 80², 0.5x at 160²), as on
+#: 4-connected maps of any size (bench/RESULTS.md, issue 15 round 12). Same canonical cut.
+PREFLOW_MAX_TOKENS = 64 * 64
+
+
 @njit(nogil=True, cache=True)
 def _solve_map(unary, pairwise, out):
     """Exact min cut of one map; writes the canonical keep-mask into ``out``."""
@@ -748,7 +694,11 @@ def _solve_map_in(unary, pairwise, out, work, D):
         return
     _build_residuals(unary, pairwise, off, res, tr)
     _push_trivial_paths(D, off, res, tr)
-    _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
+    if _directions(D) == 8 and H * W <= PREFLOW_MAX_TOKENS:
+        preflow(D, off, res, tr, ts, in_q, active, orphans, tr.shape[0])
+        source_side(D, off, res, tr, tree, active, tr.shape[0], _SOURCE)
+    else:
+        _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
     _write_mask(H, W, tree, out)
 
 

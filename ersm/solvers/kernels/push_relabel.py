@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from ersm.core.numba_cache import njit
 
-from .bk import _INLINE, _NO_NRT, _U, _directions, _ring_pop, _ring_push
+from .grid_common import _INLINE, _NO_NRT, _U, _directions, _ring_pop, _ring_push
 
 __all__ = ["preflow", "source_side"]
 

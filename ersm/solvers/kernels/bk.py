@@ -45,9 +45,8 @@ max-flow algorithms", PAMI 2004) specialised to grids:
   :func:`_maxflow`).
 * 8-connected maps of at most :data:`PREFLOW_MAX_TOKENS` tokens (crops, feature grids)
   skip BK: after the trivial-path sweep a push-relabel maximum preflow
-  (:mod:`.push_relabel`) and its source side give the same canonical cut, 1.4-1.5x faster
-  there (BK's trees reach across such maps in a few steps while its augmentations and
-  orphans dominate).
+  (:mod:`.push_relabel`) and its source side give the same canonical cut, measured
+  1.4-1.5x faster there (BK stays faster on larger and on 4-connected maps).
 * Maps of at least :data:`STRIP_MIN_TOKENS` tokens are solved in 2-8 horizontal
   strips (:func:`_strip_count`; independent BK runs, in parallel when threads are
   free) joined by a last BK run across the seams that starts from the strips' trees

@@ -21,6 +21,8 @@ DIRECTIONS_4 = _bk._D4  # direction tuple: compiles the BK helpers for 4-connect
 DIRECTIONS_8 = _bk._D8  # ... and for 8-connectivity
 SOURCE = _bk._SOURCE  # tree label of nodes reachable from the source
 NO_PARENT = _bk._NO_PARENT  # initial parent code
+PREFLOW_MAX_TOKENS = _bk.PREFLOW_MAX_TOKENS  # 8-conn maps this small: preflow beats BK
 
-__all__ = ["DIRECTIONS_4", "DIRECTIONS_8", "NO_PARENT", "SOURCE", "direction_offsets",
-           "grid_mincut_batch", "maxflow", "preflow", "push_trivial_paths", "source_side"]
+__all__ = ["DIRECTIONS_4", "DIRECTIONS_8", "NO_PARENT", "PREFLOW_MAX_TOKENS", "SOURCE",
+           "direction_offsets", "grid_mincut_batch", "maxflow", "preflow", "push_trivial_paths",
+           "source_side"]

@@ -36,7 +36,8 @@ The cut of a subproblem runs on the bounding box of its segment, with weights to
 tokens outside it set to zero (they stay isolated and untouched), in one of two ways:
 
 * a first component of the map (no neighbour decided yet; its λ* is the component's
-  mean, an ordinary cut) goes to the grid BK kernel;
+  mean, an ordinary cut) goes to the grid BK kernel, unless it is 8-connected and its
+  box has at most ``PREFLOW_MAX_TOKENS`` nodes (as ``graphcut``'s small 8-connected maps);
 * a piece of a split (every token nearly tied at its critical λ: a balanced transport
   problem, on which BK's augmenting paths get long and its trees are torn down over and
   over) gets a push-relabel maximum preflow (:mod:`ersm.solvers.kernels.push_relabel`,
@@ -98,8 +99,8 @@ from ersm.core.numba_cache import njit
 from ersm.core.parallel import CHUNKS_PER_THREAD, num_threads, run_batch
 from ersm.energy.offsets import OFFSETS
 
-from ._bk import (DIRECTIONS_4, DIRECTIONS_8, NO_PARENT, SOURCE, direction_offsets, maxflow,
-                  preflow, push_trivial_paths, source_side)
+from ._bk import (DIRECTIONS_4, DIRECTIONS_8, NO_PARENT, PREFLOW_MAX_TOKENS, SOURCE,
+                  direction_offsets, maxflow, preflow, push_trivial_paths, source_side)
 
 __all__ = ["path_thresholds_batch"]
 
@@ -401,7 +402,7 @@ def _run_stack(theta_flat, th, nb, nw, H, W, K, order, pos, seen, t_out, kept_fl
                          orphans, stack, nn, child)
             else:
                 _cut_box(DIRECTIONS_8, off, res, tr, tree, parent, ts, dist, in_q, active,
-                         orphans, stack, nn, child)
+                         orphans, stack, nn, child or nn <= PREFLOW_MAX_TOKENS)
             cuts += 1
             area += nn
             for s in range(a, b):

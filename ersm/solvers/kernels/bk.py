@@ -659,8 +659,9 @@ def _write_mask(H, W, tree, out):
 
 #: Small 8-connected maps are cut by a push-relabel maximum preflow and its source side
 #: (:mod:`.push_relabel`) instead of BK: on 64 real picture crops of 28² / 40² / 56² it takes
-#: 1.4-1.5x less CPU, on 80² and larger BK is faster (0.85x at 80², 0.5x at 160²), as on
-#: 4-connected maps of any size (bench/RESULTS.md, issue 15 round 12). Same canonical cut.
+#: 1.3-1.5x less CPU; from 80² on BK is faster (0.85x at 80², 0.5x at 160²), and so it is
+#: on 4-connected maps of every size (bench/RESULTS.md, issue 15 round 12). Same canonical
+#: cut.
 PREFLOW_MAX_TOKENS = 64 * 64
 
 

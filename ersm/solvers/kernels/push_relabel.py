@@ -14,8 +14,11 @@ Why: BK grows its trees once and augments along them; on a *balanced transport* 
 at its critical λ) its augmenting paths get long and its trees are torn down over and
 over. Push-relabel moves flow locally along exact distance labels instead. Measured on
 the largest plateau of 128² / 512² 8-connected picture paths: preflow + BK's finish
-2–4× faster than BK alone; on ordinary λ = 0 cuts of pictures 3–9× *slower* (BK's home
-ground), so :mod:`ersm.solvers.path` uses it only for the pieces of its splits.
+2–4× faster than BK alone; on 64 real 8-connected crops of 28² / 56² 1.4–1.5×; on
+ordinary λ = 0 cuts of whole pictures and on 4-connected maps slower (3–9× on pictures:
+BK's home ground). So it cuts the pieces of the keep-cost path's splits
+(:mod:`ersm.solvers.path.kernel`) and 8-connected maps of at most ``bk.PREFLOW_MAX_TOKENS``
+tokens (``graphcut`` and the path's small first components); BK does the rest.
 
 Layout (as bk.py): residuals ``res[i·D + d]`` of the arc ``i → i + off[d]``, the
 folded terminal residual ``tr[i]`` (``> 0``: excess, i.e. flow from the source not yet
@@ -28,8 +31,8 @@ residual or excess goes negative.
 Algorithm: FIFO selection; the height of a node is its exact residual distance to the
 sink after every global relabelling (a backwards BFS from the nodes with ``tr < 0``),
 done at the start and after every ``n / 2`` relabels; a node that cannot reach the sink
-gets height ``n + 1`` and keeps its excess (phase 1 only: that excess is BK's to
-return). A discharge scans the node's arcs once: it pushes on every admissible arc
+gets height ``n + 1`` and keeps its excess (phase 1 only: the excess is never returned
+to the source; :func:`source_side` reads the cut off it). A discharge scans the node's arcs once: it pushes on every admissible arc
 (``h_j = h_i − 1``) and, if excess is left, relabels to one more than the lowest
 neighbour over the remaining residual arcs.
 """

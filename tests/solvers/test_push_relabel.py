@@ -6,6 +6,8 @@ from collections import deque
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from strategies import EXACT_KINDS, energy_cases, examples
 
 from ersm.solvers.kernels import bk
 from ersm.solvers.kernels.push_relabel import preflow, source_side
@@ -142,3 +144,22 @@ def test_graphcut_of_small_8_connected_maps_equals_bk(H, W):
         off, res, tr = residual_graph(unary, pairwise)
         want = finish_with_bk(off, res, tr, H, W)
         np.testing.assert_array_equal(bk.grid_mincut_batch(unary[None], pairwise[None])[0], want)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(energy_cases(kinds=EXACT_KINDS, max_batch=1, max_side=16, constant=False))
+def test_property_preflow_source_side_is_bks_canonical_cut(case):
+    """Any exact-kind energy (4/8-conn, odd shapes, zero weights or unaries): the source
+    side of the maximum preflow equals BK's canonical cut from the same residual graph."""
+    unary, pairwise = (np.ascontiguousarray(a[0]) for a in case.energy.numpy())
+    H, W = unary.shape
+    off, res, tr = residual_graph(unary, pairwise)
+    want = finish_with_bk(off, res.copy(), tr.copy(), H, W)
+    run_preflow(off, res, tr)
+    assert not (reaches_sink(off, res, tr) & (tr > 0.0)).any()
+    tree = np.zeros(tr.shape[0], dtype=np.uint8)
+    source_side(res.shape[0] // tr.shape[0], off, res, tr, tree,
+                np.empty(tr.shape[0], dtype=np.int32), tr.shape[0], bk._SOURCE)
+    side = np.empty((H, W), dtype=np.bool_)
+    bk._write_mask(H, W, tree, side)
+    np.testing.assert_array_equal(side, want)

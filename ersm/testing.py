@@ -227,10 +227,11 @@ def backend_checks(spec: BackendSpec | str) -> list[Callable[[BackendSpec], None
     """The checks the flags of ``spec`` select, in the order :func:`check_backend` runs them.
 
     Every backend: output contract, torch in/out, batch 0, ``w = 0``, batch == per item,
-    inputs not mutated, non-contiguous/dtypes, unknown options, off-grid weights ignored. ``exact``: global minimum
-    (brute force; maps of ≤ ``max_tokens``), agreement on a
-    larger map with the ``reference`` oracle (unless ``max_tokens`` is below it); ``canonical``: ties; ``needs_submodular``:
-    negative weights refused; ``differentiable``: gradients through ``q``.
+    inputs not mutated, non-contiguous/dtypes, unknown options, off-grid weights ignored.
+    ``exact``: global minimum (brute force; maps of ≤ ``max_tokens``), agreement on a
+    larger map with the ``reference`` oracle (unless ``max_tokens`` is below it);
+    ``canonical``: ties; ``needs_submodular``: negative weights refused;
+    ``differentiable``: gradients through ``q``.
     """
     spec = get_backend(spec) if isinstance(spec, str) else spec
     checks: list[Callable[[BackendSpec], None]] = [

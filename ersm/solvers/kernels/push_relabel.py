@@ -32,9 +32,9 @@ Algorithm: FIFO selection; the height of a node is its exact residual distance t
 sink after every global relabelling (a backwards BFS from the nodes with ``tr < 0``),
 done at the start and after every ``n / 2`` relabels; a node that cannot reach the sink
 gets height ``n + 1`` and keeps its excess (phase 1 only: the excess is never returned
-to the source; :func:`source_side` reads the cut off it). A discharge scans the node's arcs once: it pushes on every admissible arc
-(``h_j = h_i − 1``) and, if excess is left, relabels to one more than the lowest
-neighbour over the remaining residual arcs.
+to the source; :func:`source_side` reads the cut off it). A discharge scans the node's
+arcs once: it pushes on every admissible arc (``h_j = h_i − 1``) and, if excess is left,
+relabels to one more than the lowest neighbour over the remaining residual arcs.
 """
 
 from __future__ import annotations

@@ -34,3 +34,16 @@ def like(x: np.ndarray, reference: Any, same_dtype: bool = False) -> Any:
         return out.to(reference.dtype) if same_dtype else out
     return np.asarray(x, dtype=reference.dtype) if same_dtype else x
 
+
+
+def largest_magnitude(*arrays: Any) -> float:
+    """``max |x|`` over NumPy arrays or torch tensors (0.0 if all are empty), without a
+    host copy of a tensor."""
+    largest = 0.0
+    for x in arrays:
+        if is_torch(x):
+            value = float(x.abs().max()) if x.numel() else 0.0
+        else:
+            value = float(np.max(np.abs(x), initial=0.0))
+        largest = max(largest, value)
+    return largest

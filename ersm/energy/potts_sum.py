@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.arrays import largest_magnitude
 from ..core.numba_cache import njit
 from .edge_span import edge_span
 
@@ -211,7 +212,7 @@ def rescale_overflowed(energies: np.ndarray, unary: np.ndarray, pairwise: np.nda
     returned as they are (bit for bit)."""
     for b in np.flatnonzero(~np.isfinite(energies)):
         u, w = unary[b], pairwise[b]
-        largest = max(float(np.max(np.abs(u), initial=0.0)), float(np.max(np.abs(w), initial=0.0)))
+        largest = largest_magnitude(u, w)
         if not np.isfinite(largest) or largest == 0.0:
             continue  # the inputs themselves are not finite
         k = np.frexp(largest)[1]

@@ -50,6 +50,17 @@ def finish_with_bk(off, res, tr, H, W):
     return out
 
 
+def source_side_mask(off, res, tr, H, W) -> np.ndarray:
+    """The keep-mask of :func:`source_side` after a preflow (tokens not on the source side)."""
+    n = tr.shape[0]
+    tree = np.zeros(n, dtype=np.uint8)
+    source_side(res.shape[0] // n, off, res, tr, tree, np.empty(n, dtype=np.int32), n,
+                bk._SOURCE)
+    out = np.empty((H, W), dtype=np.bool_)
+    bk._write_mask(H, W, tree, out)
+    return out
+
+
 def reaches_sink(off, res, tr) -> np.ndarray:
     """Nodes with a residual path to a node of residual sink capacity (``tr < 0``)."""
     n = tr.shape[0]
@@ -115,12 +126,7 @@ def test_preflow_is_maximal_and_bk_finishes_to_the_same_canonical_cut(K, balance
     assert not (reaches_sink(off, res, tr) & (tr > 0.0)).any()
     want = bk.grid_mincut_batch(unary[None], pairwise[None])[0]
     # the source side of the preflow is the cut BK's finish grows from it
-    tree = np.zeros(tr.shape[0], dtype=np.uint8)
-    source_side(res.shape[0] // tr.shape[0], off, res, tr, tree,
-                np.empty(tr.shape[0], dtype=np.int32), tr.shape[0], bk._SOURCE)
-    side = np.empty((H, W), dtype=np.bool_)
-    bk._write_mask(H, W, tree, side)
-    np.testing.assert_array_equal(side, want)
+    np.testing.assert_array_equal(source_side_mask(off, res, tr, H, W), want)
     np.testing.assert_array_equal(finish_with_bk(off, res, tr, H, W), want)
 
 
@@ -157,9 +163,4 @@ def test_property_preflow_source_side_is_bks_canonical_cut(case):
     want = finish_with_bk(off, res.copy(), tr.copy(), H, W)
     run_preflow(off, res, tr)
     assert not (reaches_sink(off, res, tr) & (tr > 0.0)).any()
-    tree = np.zeros(tr.shape[0], dtype=np.uint8)
-    source_side(res.shape[0] // tr.shape[0], off, res, tr, tree,
-                np.empty(tr.shape[0], dtype=np.int32), tr.shape[0], bk._SOURCE)
-    side = np.empty((H, W), dtype=np.bool_)
-    bk._write_mask(H, W, tree, side)
-    np.testing.assert_array_equal(side, want)
+    np.testing.assert_array_equal(source_side_mask(off, res, tr, H, W), want)

@@ -136,7 +136,7 @@ from ersm.energy.potts_sum import mask_energy_map, mask_energy_numpy, rescale_ov
 
 from .grid_common import (_D4, _D8, _INLINE, _NO_NRT, _U, _directions,  # noqa: F401
                           _ring_pop, _ring_push)
-from .push_relabel import preflow, source_side
+from .push_relabel import preflow_cut
 
 __all__ = ["grid_mincut_batch", "grid_mincut_batch_warm", "grid_state_sizes"]
 
@@ -695,8 +695,7 @@ def _solve_map_in(unary, pairwise, out, work, D):
     _build_residuals(unary, pairwise, off, res, tr)
     _push_trivial_paths(D, off, res, tr)
     if _directions(D) == 8 and H * W <= PREFLOW_MAX_TOKENS:
-        preflow(D, off, res, tr, ts, in_q, active, orphans, tr.shape[0])
-        source_side(D, off, res, tr, tree, active, tr.shape[0], _SOURCE)
+        preflow_cut(D, off, res, tr, tree, ts, in_q, active, orphans, tr.shape[0], _SOURCE)
     else:
         _maxflow(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, stack)
     _write_mask(H, W, tree, out)

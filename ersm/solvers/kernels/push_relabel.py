@@ -43,7 +43,7 @@ from ersm.core.numba_cache import njit
 
 from .grid_common import _INLINE, _NO_NRT, _U, _directions, _ring_pop, _ring_push
 
-__all__ = ["preflow", "source_side"]
+__all__ = ["preflow", "preflow_cut", "source_side"]
 
 
 @njit(**_NO_NRT)
@@ -169,3 +169,12 @@ def source_side(D, off, res, tr, tree, queue, n, label):
                     tree[_U(j)] = label
                     queue[_U(tail)] = j
                     tail += 1
+
+
+@njit(**_NO_NRT)
+def preflow_cut(D, off, res, tr, tree, h, in_q, active, queue, n, label):
+    """The canonical cut of the prepared residual graph of ``n`` nodes: :func:`preflow`,
+    then :func:`source_side` (``tree[i] = label`` on the source side; ``tree`` holds no
+    ``label`` and ``in_q`` is zero on entry; ``active`` serves as the BFS queue)."""
+    preflow(D, off, res, tr, h, in_q, active, queue, n)
+    source_side(D, off, res, tr, tree, active, n, label)

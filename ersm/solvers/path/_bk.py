@@ -11,7 +11,7 @@ try:  # the kernel's home after the solvers restructuring
 except ImportError:  # pragma: no cover - before it
     from .. import _bk_kernel as _bk  # type: ignore[no-redef]
 
-from ..kernels.push_relabel import preflow, source_side  # noqa: E402  Numba: push-relabel
+from ..kernels.push_relabel import preflow_cut  # noqa: E402  Numba: push-relabel cut
 
 grid_mincut_batch = _bk.grid_mincut_batch  # host batch cut (canonical)
 direction_offsets = _bk._direction_offsets  # Numba: flat offsets of the 2K directions
@@ -24,5 +24,5 @@ NO_PARENT = _bk._NO_PARENT  # initial parent code
 PREFLOW_MAX_TOKENS = _bk.PREFLOW_MAX_TOKENS  # 8-conn maps this small: preflow beats BK
 
 __all__ = ["DIRECTIONS_4", "DIRECTIONS_8", "NO_PARENT", "PREFLOW_MAX_TOKENS", "SOURCE",
-           "direction_offsets", "grid_mincut_batch", "maxflow", "preflow", "push_trivial_paths",
-           "source_side"]
+           "direction_offsets", "grid_mincut_batch", "maxflow", "preflow_cut",
+           "push_trivial_paths"]

@@ -100,7 +100,7 @@ from ersm.core.parallel import CHUNKS_PER_THREAD, num_threads, run_batch
 from ersm.energy.offsets import OFFSETS
 
 from ._bk import (DIRECTIONS_4, DIRECTIONS_8, NO_PARENT, PREFLOW_MAX_TOKENS, SOURCE,
-                  direction_offsets, maxflow, preflow, push_trivial_paths, source_side)
+                  direction_offsets, maxflow, preflow_cut, push_trivial_paths)
 
 __all__ = ["path_thresholds_batch"]
 
@@ -478,8 +478,8 @@ def _cut_box(D, off, res, tr, tree, parent, ts, dist, in_q, active, orphans, sta
     tree[:nn] = 0
     in_q[:nn] = 0
     if use_preflow:
-        preflow(D, off, res, tr, ts[:nn], in_q[:nn], active[:nn], orphans[:nn], nn)
-        source_side(D, off, res, tr, tree[:nn], active[:nn], nn, SOURCE)
+        preflow_cut(D, off, res, tr, tree[:nn], ts[:nn], in_q[:nn], active[:nn], orphans[:nn],
+                    nn, SOURCE)
         return
     parent[:nn] = NO_PARENT
     ts[:nn] = 0

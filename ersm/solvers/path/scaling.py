@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from ...core.arrays import largest_magnitude
+
 __all__ = ["scale_exponent", "scaled_range", "unscale_thresholds"]
 
 #: Largest magnitude solved unscaled: ``2^500`` leaves the kernel's products (at most
@@ -29,9 +31,7 @@ def scale_exponent(unary: np.ndarray, pairwise: np.ndarray) -> int:
     energy's largest magnitude lies in ``[1/2, 1)``). Inputs: finite float64 arrays,
     ``pairwise >= 0``. Scaling down is exact unless a value has bits below ``2^(k-1074)``
     (the energy then spans more than ``2^1073``; those bits are rounded)."""
-    largest = max(float(np.max(np.abs(unary), initial=0.0)),
-                  float(np.max(pairwise, initial=0.0)))
-    exponent = math.frexp(largest)[1]
+    exponent = math.frexp(largest_magnitude(unary, pairwise))[1]
     return exponent if exponent > SAFE_EXPONENT else 0
 
 

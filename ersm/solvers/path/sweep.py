@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ...core.arrays import is_torch, like, to_numpy
+from ...core.arrays import largest_magnitude, like, to_numpy
 from ...core.errors import DTypeError, ShapeError, ValueRangeError
 from ...energy.grid import GridEnergy
 from ..api import check_energy_for, solve
@@ -43,13 +43,6 @@ class SweepResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _largest_magnitude(pairwise: Any) -> float:
-    """``max |w|`` of a NumPy array or torch tensor (0 if empty), without a host copy."""
-    if is_torch(pairwise):
-        return float(pairwise.abs().max()) if pairwise.numel() else 0.0
-    return float(np.max(np.abs(pairwise), initial=0.0))
-
-
 def _check_scales(pairwise_scales: Any, pairwise: Any) -> np.ndarray:
     """``(S,)`` float64 scales: a 1-D sequence of finite numbers ``>= 0`` whose products
     with the weights stay finite."""
@@ -70,7 +63,7 @@ def _check_scales(pairwise_scales: Any, pairwise: Any) -> np.ndarray:
         raise ValueRangeError(
             f"pairwise_scales must be >= 0 (a negative scale makes the energy non-submodular), "
             f"got {float(scales[scales < 0][0])}")
-    largest = _largest_magnitude(pairwise)
+    largest = largest_magnitude(pairwise)
     with np.errstate(over="ignore"):
         too_large = scales * largest > np.finfo(np.float64).max
     if too_large.any():
